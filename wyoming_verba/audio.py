@@ -1,0 +1,104 @@
+"""The stream's output format: converting any backend's PCM to it and cutting it into chunks.
+
+Home Assistant builds one WAV header from the first `audio-start`, so every chunk of a
+stream must share one rate/width/channels whichever backend produced it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from .backends.base import Pcm
+
+SAMPLE_WIDTH = 2  # the stream is always 16-bit signed little-endian
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    rate: int = 24000
+    width: int = SAMPLE_WIDTH
+    channels: int = 1
+
+    @property
+    def bytes_per_second(self) -> int:
+        return self.rate * self.width * self.channels
+
+
+def to_float_mono(pcm: Pcm) -> np.ndarray:
+    """Decode any integer PCM width into float32 in [-1, 1], downmixed to mono."""
+    if pcm.width == 2:
+        samples = np.frombuffer(pcm.audio, dtype="<i2").astype(np.float32) / 32768.0
+    elif pcm.width == 4:
+        samples = np.frombuffer(pcm.audio, dtype="<i4").astype(np.float32) / 2147483648.0
+    elif pcm.width == 1:  # WAV 8-bit is unsigned
+        samples = (np.frombuffer(pcm.audio, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+    else:
+        raise ValueError(f"unsupported sample width {pcm.width}")
+    if pcm.channels > 1:
+        usable = len(samples) - len(samples) % pcm.channels
+        samples = samples[:usable].reshape(-1, pcm.channels).mean(axis=1)
+    return samples
+
+
+def float_to_int16(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+
+
+class PcmConverter:
+    """Converts the PCM of one stream, block by block, into `AudioFormat`.
+
+    Resampling is stateful (soxr.ResampleStream), so blocks join without clicks.
+    A change of source rate (another backend took over) flushes the old resampler."""
+
+    def __init__(self, target: AudioFormat) -> None:
+        self.target = target
+        self._source_rate: int | None = None
+        self._resampler: soxr.ResampleStream | None = None
+
+    def convert(self, pcm: Pcm) -> bytes:
+        if not pcm.audio:
+            return b""
+        out = b""
+        if pcm.rate != self._source_rate:
+            out = self.flush()
+            self._source_rate = pcm.rate
+            if pcm.rate != self.target.rate:
+                self._resampler = soxr.ResampleStream(
+                    pcm.rate, self.target.rate, 1, dtype="float32", quality="HQ"
+                )
+        # Fast path: already in the stream's format.
+        if self._resampler is None and pcm.width == SAMPLE_WIDTH and pcm.channels == 1:
+            return out + pcm.audio[: len(pcm.audio) - len(pcm.audio) % SAMPLE_WIDTH]
+        samples = to_float_mono(pcm)
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples, last=False)
+        return out + self._widen(samples)
+
+    def flush(self) -> bytes:
+        """Drain the resampler's tail (end of a sentence or a change of backend)."""
+        resampler, self._resampler, self._source_rate = self._resampler, None, None
+        if resampler is None:
+            return b""
+        return self._widen(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+
+    def _widen(self, samples: np.ndarray) -> bytes:
+        mono = float_to_int16(samples)
+        if self.target.channels == 1:
+            return mono
+        return np.repeat(np.frombuffer(mono, dtype="<i2"), self.target.channels).tobytes()
+
+
+def split_chunks(audio: bytes, fmt: AudioFormat, samples_per_chunk: int) -> Iterator[bytes]:
+    """Cut audio into chunks of at most `samples_per_chunk`, never inside a sample."""
+    step = samples_per_chunk * fmt.width * fmt.channels
+    for start in range(0, len(audio), step):
+        yield audio[start : start + step]
+
+
+def resample(pcm: Pcm, rate: int) -> Pcm:
+    """One-shot conversion to 16-bit mono at `rate` (for tests and offline tools)."""
+    converter = PcmConverter(AudioFormat(rate=rate))
+    return Pcm(converter.convert(pcm) + converter.flush(), rate)

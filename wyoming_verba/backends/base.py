@@ -1,0 +1,256 @@
+"""The one interface every speech backend implements, its voice type and typed errors."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+
+@dataclass(frozen=True)
+class Pcm:
+    """A block of signed little-endian PCM that knows its own format."""
+
+    audio: bytes
+    rate: int
+    width: int = 2
+    channels: int = 1
+
+    @property
+    def samples(self) -> int:
+        return len(self.audio) // (self.width * self.channels)
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.rate
+
+
+@dataclass(frozen=True)
+class WordMark:
+    """The words of the sentence up to `text_end` (a character offset) have been
+    spoken once `audio_end` seconds of this sentence's audio have been played.
+
+    Backends that know word timings (Edge) yield these so the chain can resume a
+    sentence from the last word that was fully sent when a backend dies mid-way."""
+
+    text_end: int
+    audio_end: float
+
+
+Chunk = Pcm | WordMark
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A voice as listed in `info`. `installed` must be honest: usable right now."""
+
+    name: str
+    languages: tuple[str, ...]
+    description: str = ""
+    speakers: tuple[str, ...] = ()
+    installed: bool = True
+
+    @property
+    def language(self) -> str:
+        return self.languages[0] if self.languages else ""
+
+
+class CancelToken:
+    """Cancellation visible from the event loop and from worker threads alike."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise SynthesisCancelled("synthesis cancelled")
+
+
+@dataclass
+class Utterance:
+    """One reply being spoken, shared by all of its sentences.
+
+    `state` is per-backend scratch space that lives for the whole reply (CSM keeps the
+    previous sentences' audio there so the voice stays the same across sentences)."""
+
+    request_id: str
+    cancel: CancelToken = field(default_factory=CancelToken)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+# --- errors ------------------------------------------------------------------
+
+
+class BackendError(Exception):
+    """A backend could not speak. `code` goes into the Wyoming `error` event;
+    `transient` tells the chain whether trying this backend again later makes sense."""
+
+    code = "backend-error"
+    transient = True
+
+    def __init__(self, message: str, *, backend: str = "") -> None:
+        super().__init__(message)
+        self.backend = backend
+
+
+class BackendUnavailable(BackendError):
+    """Not usable now (not loaded, no network, circuit open, queue full)."""
+
+    code = "backend-unavailable"
+
+
+class BackendTimeout(BackendError):
+    code = "backend-timeout"
+
+
+class VoiceNotFound(BackendError):
+    code = "voice-not-found"
+    transient = False
+
+
+class SynthesisCancelled(BackendError):
+    """The client went away or the request was cancelled: not a failure."""
+
+    code = "cancelled"
+    transient = False
+
+
+# --- the interface -------------------------------------------------------------
+
+
+class Backend(abc.ABC):
+    """A speech backend. One instance serves every connection.
+
+    `synthesize` is called once per sentence and yields PCM (any rate/width/channels:
+    `audio.py` converts it to the stream's format) as soon as it exists, optionally
+    interleaved with `WordMark`s. It must honour `utterance.cancel` promptly and raise
+    a `BackendError` (never anything else) when it cannot speak."""
+
+    name: str = "backend"
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Load, warm up, probe. Raise BackendUnavailable with the reason if unusable."""
+
+    @abc.abstractmethod
+    def voices(self) -> list[Voice]:
+        """Every voice this backend knows, with an honest `installed` flag."""
+
+    @property
+    def default_voice(self) -> Voice | None:
+        installed = [v for v in self.voices() if v.installed]
+        return installed[0] if installed else None
+
+    def find_voice(
+        self, name: str | None = None, language: str | None = None
+    ) -> Voice | None:
+        """The voice called `name`, else the first installed voice for `language`."""
+        voices = self.voices()
+        if name:
+            for voice in voices:
+                if voice.name == name:
+                    return voice
+            lowered = name.lower()
+            for voice in voices:
+                if voice.name.lower() == lowered:
+                    return voice
+            return None
+        if language:
+            return find_voice_for_language(voices, language)
+        return self.default_voice
+
+    @abc.abstractmethod
+    def synthesize(
+        self, text: str, voice: Voice, speaker: str | None, utterance: Utterance
+    ) -> AsyncIterator[Chunk]:
+        """Speak one sentence."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+
+def language_matches(voice_language: str, wanted: str) -> int:
+    """2 for the same locale (en-US == en_us), 1 for the same language, 0 otherwise."""
+    a = voice_language.replace("_", "-").lower()
+    b = wanted.replace("_", "-").lower()
+    if a == b:
+        return 2
+    return 1 if a.split("-")[0] == b.split("-")[0] else 0
+
+
+def find_voice_for_language(voices: list[Voice], language: str) -> Voice | None:
+    best: tuple[int, Voice] | None = None
+    for voice in voices:
+        if not voice.installed:
+            continue
+        score = max((language_matches(lang, language) for lang in voice.languages), default=0)
+        if score and (best is None or score > best[0]):
+            best = (score, voice)
+    return best[1] if best else None
+
+
+# --- running blocking synthesis off the event loop ----------------------------
+
+T = TypeVar("T")
+_DONE = object()
+
+
+async def iterate_in_thread(
+    make_iterator: Callable[[], Iterator[T]],
+    cancel: CancelToken,
+    executor: Executor | None = None,
+    max_buffered: int = 64,
+) -> AsyncIterator[T]:
+    """Run a blocking generator in `executor` and yield its items on the event loop
+    as they are produced. Stops the generator when `cancel` is set or the consumer
+    goes away; exceptions from the generator are re-raised here."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue(max_buffered)
+    stop = threading.Event()
+
+    def put(item: Any) -> None:
+        # Blocks the worker (not the loop) when the consumer is slower than the producer.
+        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        while not stop.is_set():
+            try:
+                future.result(timeout=0.1)
+                return
+            except TimeoutError:
+                continue
+        future.cancel()
+
+    def work() -> None:
+        try:
+            for item in make_iterator():
+                if stop.is_set() or cancel.cancelled:
+                    break
+                put(item)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+        finally:
+            put(_DONE)
+
+    loop.run_in_executor(executor, work)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        # The worker sees `stop` after its current step and exits. Backends that must
+        # never run two syntheses at once give a single-thread executor, which also
+        # serialises a late-finishing worker with the next request.
+        stop.set()
