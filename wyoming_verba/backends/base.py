@@ -110,6 +110,13 @@ class BackendUnavailable(BackendError):
     code = "backend-unavailable"
 
 
+class BackendBusy(BackendUnavailable):
+    """Healthy but saturated (e.g. the GPU queue is full): send this sentence elsewhere,
+    without counting it as a failure."""
+
+    code = "backend-busy"
+
+
 class BackendTimeout(BackendError):
     code = "backend-timeout"
 
