@@ -228,7 +228,7 @@ def _env_defaults(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> No
             is_true_flag = action.const is True
             action.default = truthy if is_true_flag else not truthy
         elif isinstance(action, argparse._AppendAction):
-            action.default = [v for v in re.split(r"[,%s]" % os.pathsep, value) if v]
+            action.default = [v for v in re.split(f"[,{os.pathsep}]", value) if v]
         else:
             action.default = action.type(value) if callable(action.type) else value
 
@@ -264,7 +264,9 @@ def _validate(s: Settings) -> None:
         if not _EDGE_RATE.match(value):
             raise SettingsError(f"{flag} {value!r}: use a signed percentage such as +10% or -5%")
     if not _EDGE_PITCH.match(s.edge_pitch):
-        raise SettingsError(f"--edge-pitch {s.edge_pitch!r}: use signed hertz such as +0Hz or -20Hz")
+        raise SettingsError(
+            f"--edge-pitch {s.edge_pitch!r}: use signed hertz such as +0Hz or -20Hz"
+        )
     positive = {
         "--output-rate": s.output_rate, "--samples-per-chunk": s.samples_per_chunk,
         "--max-text-chars": s.max_text_chars, "--max-event-bytes": s.max_event_bytes,

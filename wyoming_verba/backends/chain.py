@@ -1,0 +1,276 @@
+"""The failover chain: the only place that knows about several backends at once.
+
+Each sentence goes to the first usable backend. If it fails before any audio was sent,
+the next backend speaks the sentence; if it fails part-way, the next backend speaks the
+rest, from the last word the failed backend reported as fully sent (`WordMark`), else the
+whole sentence again, so no word is ever lost. A backend that keeps failing is skipped for
+a cool-down period (circuit breaker) and probed again afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from .base import (
+    Backend,
+    BackendBusy,
+    BackendError,
+    BackendTimeout,
+    Chunk,
+    Pcm,
+    SynthesisCancelled,
+    Utterance,
+    Voice,
+    VoiceNotFound,
+    WordMark,
+    find_voice_for_language,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+FAILURES_TO_TRIP = 2  # consecutive failures before a backend is skipped for `cooldown`
+
+
+class AllBackendsFailed(BackendError):
+    code = "synthesis-failed"
+
+
+@dataclass
+class VoiceChoice:
+    """What a request asked for, resolved once; mapped onto each backend per sentence."""
+
+    name: str | None = None
+    speaker: str | None = None
+    language: str | None = None
+    owner: str | None = None  # the backend that has a voice called `name`
+
+
+@dataclass
+class SentenceOutcome:
+    """Which backends spoke (or failed) one sentence: for logs and metrics."""
+
+    spoken_by: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Breaker:
+    """Per-backend circuit breaker: closed → open (skip) for `cooldown` → half-open probe."""
+
+    def __init__(self, name: str, cooldown: float, clock: Callable[[], float]) -> None:
+        self.name = name
+        self.cooldown = cooldown
+        self._clock = clock
+        self.failures = 0
+        self.open_until = 0.0
+        self.last_error = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self._clock() < self.open_until
+
+    def success(self) -> None:
+        if self.open_until:
+            _LOGGER.info("%s is speaking again", self.name)
+        self.failures = 0
+        self.open_until = 0.0
+
+    def failure(self, error: BackendError) -> None:
+        self.failures += 1
+        self.last_error = str(error)
+        if self.failures >= FAILURES_TO_TRIP or not error.transient:
+            was_open = self.open_until > 0
+            self.open_until = self._clock() + self.cooldown
+            if not was_open:  # say it once, not on every request
+                _LOGGER.warning(
+                    "%s failed %d time(s) (%s); skipping it for %.0f s",
+                    self.name, self.failures, error, self.cooldown,
+                )
+
+
+class BackendChain:
+    def __init__(
+        self,
+        backends: list[Backend],
+        *,
+        sentence_timeout: float = 10.0,
+        cooldown: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._all = backends
+        self.live: list[Backend] = []
+        self.down: dict[str, str] = {}  # backend name -> why it is not usable
+        self.sentence_timeout = sentence_timeout
+        self.breakers = {b.name: Breaker(b.name, cooldown, clock) for b in backends}
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every backend concurrently; keep those that came up."""
+        results = await asyncio.gather(*(b.start() for b in self._all), return_exceptions=True)
+        for backend, result in zip(self._all, results, strict=True):
+            if isinstance(result, BaseException):
+                reason = str(result) or type(result).__name__
+                if not isinstance(result, BackendError):
+                    _LOGGER.error("%s failed to start", backend.name, exc_info=result)
+                self.down[backend.name] = reason
+                _LOGGER.warning("backend %s is not available: %s", backend.name, reason)
+            else:
+                self.live.append(backend)
+        if self.live:
+            _LOGGER.info("speaking with: %s", " → ".join(b.name for b in self.live))
+        else:
+            _LOGGER.error("no backend could start: every request will get an error")
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(b.stop() for b in self.live), return_exceptions=True)
+
+    # --- voices --------------------------------------------------------------------
+
+    def usable(self, backend: Backend) -> bool:
+        return backend in self.live and not self.breakers[backend.name].is_open
+
+    def voices(self) -> list[tuple[Backend, Voice]]:
+        """Every live backend's voices; `installed` is false while a backend cools down."""
+        listed: list[tuple[Backend, Voice]] = []
+        seen: set[str] = set()
+        for backend in self.live:
+            usable = self.usable(backend)
+            for voice in backend.voices():
+                if voice.name in seen:
+                    continue
+                seen.add(voice.name)
+                if not usable and voice.installed:
+                    voice = Voice(voice.name, voice.languages, voice.description,
+                                  voice.speakers, installed=False)
+                listed.append((backend, voice))
+        return listed
+
+    def resolve(
+        self, name: str | None, speaker: str | None = None, language: str | None = None
+    ) -> VoiceChoice:
+        """Check a request's voice once, before any audio. Raises VoiceNotFound."""
+        if name:
+            for backend in self.live:
+                voice = backend.find_voice(name)
+                if voice is not None:
+                    if speaker and voice.speakers and speaker not in voice.speakers:
+                        raise VoiceNotFound(
+                            f"voice {voice.name!r} has no speaker {speaker!r}; "
+                            f"speakers: {', '.join(voice.speakers)}"
+                        )
+                    return VoiceChoice(voice.name, speaker, voice.language, backend.name)
+            raise VoiceNotFound(f"unknown voice {name!r}; send describe for the list")
+        if language:
+            if not any(backend.find_voice(language=language) for backend in self.live):
+                raise VoiceNotFound(f"no voice for language {language!r}")
+            return VoiceChoice(language=language, speaker=speaker)
+        return VoiceChoice(speaker=speaker)
+
+    def voice_for(self, backend: Backend, choice: VoiceChoice) -> tuple[Voice, str | None] | None:
+        """The voice (and speaker) `backend` should use for `choice`."""
+        if choice.owner == backend.name and choice.name:
+            voice = backend.find_voice(choice.name)
+            if voice is not None:
+                return voice, choice.speaker
+        if choice.language:  # a named voice on another backend maps to the same language
+            voice = find_voice_for_language(backend.voices(), choice.language)
+            if voice is not None:
+                return voice, None
+        voice = backend.default_voice
+        return (voice, None) if voice is not None else None
+
+    # --- speaking --------------------------------------------------------------
+
+    def _order(self) -> list[Backend]:
+        """Usable backends first; if all are cooling down, try them anyway: better late
+        audio than silence."""
+        ready = [b for b in self.live if self.usable(b)]
+        return ready or list(self.live)
+
+    async def speak(
+        self,
+        sentence: str,
+        choice: VoiceChoice,
+        utterance: Utterance,
+        outcome: SentenceOutcome | None = None,
+    ) -> AsyncIterator[tuple[str, Pcm]]:
+        """Yield (backend name, PCM) for one sentence, failing over as needed."""
+        outcome = outcome if outcome is not None else SentenceOutcome()
+        remaining = sentence
+        errors: list[str] = []
+        for backend in self._order():
+            mapped = self.voice_for(backend, choice)
+            if mapped is None:
+                continue
+            voice, speaker = mapped
+            sent = 0.0
+            marks: list[WordMark] = []
+            try:
+                stream = backend.synthesize(remaining, voice, speaker, utterance)
+                async for chunk in _with_timeouts(stream, self.sentence_timeout, backend.name):
+                    utterance.cancel.raise_if_cancelled()
+                    if isinstance(chunk, WordMark):
+                        marks.append(chunk)
+                        continue
+                    if not chunk.audio:
+                        continue
+                    if not sent:
+                        outcome.spoken_by.append(backend.name)
+                    sent += chunk.seconds
+                    yield backend.name, chunk
+            except SynthesisCancelled:
+                raise
+            except Exception as exc:  # a backend bug must not take the reply down
+                if utterance.cancel.cancelled:
+                    raise SynthesisCancelled("synthesis cancelled") from exc
+                error = exc if isinstance(exc, BackendError) else BackendError(
+                    f"{type(exc).__name__}: {exc}", backend=backend.name)
+                if not isinstance(exc, BackendError):
+                    _LOGGER.exception("%s crashed on a sentence", backend.name)
+                if not isinstance(error, BackendBusy):
+                    self.breakers[backend.name].failure(error)
+                outcome.failures.append((backend.name, str(error)))
+                errors.append(f"{backend.name}: {error}")
+                _LOGGER.debug("%s failed on %r after %.2f s of audio: %s",
+                              backend.name, remaining, sent, error)
+                if sent:
+                    remaining = _rest_after(remaining, marks, sent)
+                    if not remaining:
+                        return
+                continue
+            self.breakers[backend.name].success()
+            return
+        if not errors:
+            raise AllBackendsFailed("no backend is available to speak")
+        raise AllBackendsFailed("every backend failed: " + "; ".join(errors))
+
+
+def _rest_after(text: str, marks: list[WordMark], sent_seconds: float) -> str:
+    """What is left of `text` after the words whose audio was completely sent."""
+    done = max((m.text_end for m in marks if m.audio_end <= sent_seconds), default=0)
+    return text[done:].strip()
+
+
+async def _with_timeouts(
+    stream: AsyncIterator[Chunk], limit: float, name: str
+) -> AsyncIterator[Chunk]:
+    """Bound the wait for the first and every later chunk; close the backend's stream
+    whatever happens so it can release its resources."""
+    iterator = stream.__aiter__()
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(limit):
+                    chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise BackendTimeout(f"no audio for {limit:.1f} s", backend=name) from None
+            yield chunk
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()

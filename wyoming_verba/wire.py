@@ -1,0 +1,74 @@
+"""Reading Wyoming events with limits.
+
+`wyoming.event.async_read_event` has no size limits, lets a header without `type`
+raise KeyError and turns malformed JSON into a silent disconnect. This reader bounds
+every read and says what was wrong, and whether the connection is still in sync
+(`ProtocolError.fatal` is False when the bad event was consumed whole)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from wyoming.event import Event
+
+
+class ProtocolError(Exception):
+    def __init__(self, message: str, *, fatal: bool, code: str = "bad-event") -> None:
+        super().__init__(message)
+        self.fatal = fatal
+        self.code = code
+
+
+def _length(header: dict[str, Any], key: str, limit: int) -> int:
+    value = header.get(key) or 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError(f"{key} must be a non-negative integer", fatal=True)
+    if value > limit:
+        raise ProtocolError(
+            f"{key} {value} exceeds the limit of {limit} bytes", fatal=True, code="event-too-large"
+        )
+    return value
+
+
+async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | None:
+    """The next event, None at end of stream, or ProtocolError."""
+    try:
+        line = await reader.readline()
+    except (ValueError, asyncio.LimitOverrunError):  # header line longer than the limit
+        raise ProtocolError(
+            f"event header longer than {max_bytes} bytes", fatal=True, code="event-too-large"
+        ) from None
+    if not line or not line.endswith(b"\n"):
+        return None  # closed (possibly mid-line)
+    try:
+        header = json.loads(line)
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("event header is not valid JSON", fatal=False) from None
+    if not isinstance(header, dict):
+        raise ProtocolError("event header must be a JSON object", fatal=False)
+
+    data_length = _length(header, "data_length", max_bytes)
+    payload_length = _length(header, "payload_length", max_bytes - data_length)
+    try:
+        data_bytes = await reader.readexactly(data_length) if data_length else b""
+        payload = await reader.readexactly(payload_length) if payload_length else None
+    except asyncio.IncompleteReadError:
+        return None  # closed mid-event
+
+    event_type = header.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        raise ProtocolError("event header has no 'type'", fatal=False)
+    data = header.get("data") or {}
+    if not isinstance(data, dict):
+        raise ProtocolError("event 'data' must be a JSON object", fatal=False)
+    if data_bytes:
+        try:
+            extra = json.loads(data_bytes)
+        except (UnicodeDecodeError, ValueError):
+            raise ProtocolError(f"{event_type}: data is not valid JSON", fatal=False) from None
+        if not isinstance(extra, dict):
+            raise ProtocolError(f"{event_type}: data must be a JSON object", fatal=False)
+        data.update(extra)
+    return Event(type=event_type, data=data, payload=payload)
