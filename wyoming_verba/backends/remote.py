@@ -1,0 +1,343 @@
+"""The `remote` backend: forwards each sentence to another Wyoming TTS server (e.g.
+wyoming-verba with CSM on a GPU host) and streams its audio back.
+
+One short-lived connection per sentence: a plain `synthesize` works with every Wyoming
+TTS server, a dead connection never poisons the next sentence, and loopback/LAN
+connects cost about a millisecond. The remote's voices come from its `describe`,
+refreshed in the background, so a GPU host that boots after Home Assistant shows up
+on its own and a host that goes away is listed as not installed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event, async_read_event, async_write_event
+from wyoming.info import Describe, Info
+from wyoming.tts import Synthesize, SynthesizeVoice
+
+from ..settings import Settings
+from .base import (
+    Backend,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    CancelToken,
+    Chunk,
+    Pcm,
+    SynthesisCancelled,
+    Utterance,
+    Voice,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+CANCEL_POLL_S = 0.05  # how often a pending read looks at utterance.cancel
+REFRESH_UP_S = 300.0  # re-read the voice list of a healthy remote this often
+STREAM_LIMIT = 1 << 20  # longest header line accepted from the remote
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+
+def parse_remote_uri(uri: str) -> Endpoint:
+    """tcp://HOST:PORT (IPv6 as tcp://[::1]:PORT). Raises BackendUnavailable."""
+    parts = urlsplit(uri)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "tcp" or not parts.hostname or port is None:
+        raise BackendUnavailable(f"--remote-uri {uri!r}: use tcp://HOST:PORT", backend="remote")
+    return Endpoint(parts.hostname, port)
+
+
+def _is_local(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def points_at_itself(remote: Endpoint, own_uri: str) -> bool:
+    """True when the remote is this very server (a request would loop forever)."""
+    try:
+        own = parse_remote_uri(own_uri)
+    except BackendUnavailable:
+        return False  # we listen on unix:// or stdio://
+    return own.port == remote.port and _is_local(remote.host) and (
+        _is_local(own.host) or own.host == remote.host
+    )
+
+
+def voices_from_info(info: Info) -> list[Voice]:
+    """The voices of the remote's installed TTS programs, first program first."""
+    voices: list[Voice] = []
+    seen: set[str] = set()
+    for program in info.tts or []:
+        if not program.installed:
+            continue
+        for v in program.voices:
+            if v.name in seen:
+                continue
+            seen.add(v.name)
+            voices.append(
+                Voice(
+                    name=v.name,
+                    languages=tuple(v.languages or ()),
+                    description=f"{v.description or v.name} (remote {program.name})",
+                    speakers=tuple(s.name for s in v.speakers or ()),
+                    installed=bool(v.installed),
+                )
+            )
+    return voices
+
+
+class RemoteBackend(Backend):
+    name = "remote"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.timeout = settings.remote_timeout
+        self._endpoint: Endpoint | None = None
+        self._voices: list[Voice] = []  # as the remote last described them
+        self._up = False  # did the last contact with the remote succeed?
+        self._refresh_now = asyncio.Event()
+        self._refresh_task: asyncio.Task[None] | None = None
+
+    # --- life cycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        if not self.settings.remote_uri:
+            raise BackendUnavailable("no --remote-uri given", backend=self.name)
+        endpoint = parse_remote_uri(self.settings.remote_uri)
+        if points_at_itself(endpoint, self.settings.uri):
+            raise BackendUnavailable(
+                f"--remote-uri {endpoint} is this server itself", backend=self.name
+            )
+        self._endpoint = endpoint
+        # A GPU host that is down now is not fatal: the chain retries us after its
+        # cool-down and the refresher picks up the voices once the host answers.
+        try:
+            await self.refresh_voices()
+        except BackendError as exc:
+            _LOGGER.warning("remote %s not reachable yet: %s", endpoint, exc)
+        self._refresh_task = asyncio.create_task(self._refresh_loop(), name="remote-voices")
+
+    async def stop(self) -> None:
+        task, self._refresh_task = self._refresh_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- voices ----------------------------------------------------------------
+
+    def voices(self) -> list[Voice]:
+        if self._up:
+            return list(self._voices)
+        return [_not_installed(v) for v in self._voices]
+
+    async def refresh_voices(self) -> list[Voice]:
+        """Ask the remote's `describe` for its voices. Raises BackendError."""
+        reader, writer = await self._connect()
+        try:
+            await self._write(writer, Describe().event())
+            deadline = time.monotonic() + self.timeout
+            while True:
+                event = await self._read(reader, deadline, None)
+                if event is None:
+                    raise BackendError("remote closed the connection before info",
+                                       backend=self.name)
+                if Info.is_type(event.type):
+                    break
+        except BackendError:
+            self._mark(up=False)
+            raise
+        finally:
+            _close(writer)
+        try:
+            voices = voices_from_info(Info.from_event(event))
+        except (KeyError, TypeError, ValueError) as exc:
+            self._mark(up=False)
+            raise BackendError(f"remote sent a malformed info: {exc!r}",
+                               backend=self.name) from None
+        if not voices:
+            _LOGGER.warning("remote %s lists no installed TTS voices", self._endpoint)
+        self._voices = voices
+        self._mark(up=True)
+        return voices
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            interval = REFRESH_UP_S if self._up else max(self.settings.cooldown, 1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._refresh_now.wait(), interval)
+            self._refresh_now.clear()
+            try:
+                await self.refresh_voices()
+            except BackendError as exc:
+                _LOGGER.debug("remote voice refresh failed: %s", exc)
+
+    def _mark(self, *, up: bool) -> None:
+        if up != self._up:
+            _LOGGER.info("remote %s is %s", self._endpoint, "up" if up else "down")
+        self._up = up
+        if up and not self._voices:
+            self._refresh_now.set()  # answered a sentence but we never saw its voices
+
+    # --- synthesis ---------------------------------------------------------------
+
+    def _request_voice(self, voice: Voice, speaker: str | None) -> SynthesizeVoice | None:
+        """The remote's own voice by name; otherwise --remote-voice; otherwise let the
+        remote pick one for the language."""
+        if any(v.name == voice.name for v in self._voices):
+            return SynthesizeVoice(name=voice.name, speaker=speaker)
+        if self.settings.remote_voice:
+            return SynthesizeVoice(name=self.settings.remote_voice)
+        if voice.language:
+            return SynthesizeVoice(language=voice.language)
+        return None
+
+    async def synthesize(
+        self, text: str, voice: Voice, speaker: str | None, utterance: Utterance
+    ) -> AsyncIterator[Chunk]:
+        cancel = utterance.cancel
+        cancel.raise_if_cancelled()
+        reader, writer = await self._connect()
+        try:
+            request = Synthesize(text=text, voice=self._request_voice(voice, speaker))
+            await self._write(writer, request.event())
+            # Time to first audio, then between chunks: a stalled remote must not
+            # hold the reply (Home Assistant sets no read timeout of its own).
+            deadline = time.monotonic() + self.timeout
+            while True:
+                event = await self._read(reader, deadline, cancel)
+                if event is None:
+                    self._mark(up=False)
+                    raise BackendError("remote closed the connection before audio-stop",
+                                       backend=self.name)
+                if AudioChunk.is_type(event.type):
+                    pcm = _pcm(event)
+                    deadline = time.monotonic() + self.timeout
+                    if pcm.audio:
+                        yield pcm
+                elif AudioStop.is_type(event.type):
+                    self._mark(up=True)
+                    return
+                elif Error.is_type(event.type):
+                    error = Error.from_event(event)
+                    raise BackendError(f"remote error ({error.code}): {error.text}",
+                                       backend=self.name)
+                elif not AudioStart.is_type(event.type):
+                    _LOGGER.debug("remote sent %s during synthesis; ignored", event.type)
+        finally:
+            _close(writer)  # also how a cancelled or abandoned sentence stops the remote
+
+    # --- wire helpers ------------------------------------------------------------
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        endpoint = self._endpoint
+        if endpoint is None:
+            raise BackendUnavailable("remote backend not started", backend=self.name)
+        try:
+            return await asyncio.wait_for(
+                asyncio.open_connection(endpoint.host, endpoint.port, limit=STREAM_LIMIT),
+                self.timeout,
+            )
+        except TimeoutError:
+            self._mark(up=False)
+            raise BackendTimeout(f"connecting to {endpoint} timed out after {self.timeout:g} s",
+                                 backend=self.name) from None
+        except OSError as exc:
+            self._mark(up=False)
+            raise BackendUnavailable(f"cannot connect to {endpoint}: {exc.strerror or exc}",
+                                     backend=self.name) from None
+
+    async def _write(self, writer: asyncio.StreamWriter, event: Event) -> None:
+        try:
+            await asyncio.wait_for(async_write_event(event, writer), self.timeout)
+        except TimeoutError:
+            raise BackendTimeout("writing to the remote timed out", backend=self.name) from None
+        except OSError as exc:
+            self._mark(up=False)
+            raise BackendError(f"remote connection lost: {exc}", backend=self.name) from None
+
+    async def _read(
+        self, reader: asyncio.StreamReader, deadline: float, cancel: CancelToken | None
+    ) -> Event | None:
+        """The next event (None once the remote closed), polling `cancel` meanwhile.
+        The read task is never interrupted half-way through an event: on a timeout or
+        cancel the connection is closed by the caller anyway."""
+        task = asyncio.ensure_future(_read_event(reader))
+        try:
+            while not task.done():
+                if cancel is not None and cancel.cancelled:
+                    raise SynthesisCancelled("synthesis cancelled", backend=self.name)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise BackendTimeout(
+                        f"remote {self._endpoint} sent no audio for {self.timeout:g} s",
+                        backend=self.name,
+                    )
+                await asyncio.wait({task}, timeout=min(left, CANCEL_POLL_S))
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+async def _read_event(reader: asyncio.StreamReader) -> Event | None:
+    """wyoming's reader, with its odd failures turned into BackendError or None."""
+    try:
+        return await async_read_event(reader)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None  # closed mid-event
+    except (KeyError, json.JSONDecodeError, asyncio.LimitOverrunError) as exc:
+        raise BackendError(f"remote sent a malformed event: {exc!r}", backend="remote") from None
+
+
+def _pcm(event: Event) -> Pcm:
+    try:
+        chunk = AudioChunk.from_event(event)
+    except (KeyError, TypeError, ValueError):
+        raise BackendError("remote sent an audio-chunk without its format",
+                           backend="remote") from None
+    if chunk.width not in (1, 2, 4) or chunk.channels < 1 or not 1000 <= chunk.rate <= 384000:
+        raise BackendError(
+            f"remote sent unusable audio ({chunk.rate} Hz, {chunk.width} bytes, "
+            f"{chunk.channels} channels)", backend="remote"
+        )
+    frame = chunk.width * chunk.channels
+    audio = chunk.audio or b""
+    return Pcm(audio[: len(audio) - len(audio) % frame], chunk.rate, chunk.width, chunk.channels)
+
+
+def _not_installed(voice: Voice) -> Voice:
+    return Voice(voice.name, voice.languages, voice.description, voice.speakers, installed=False)
+
+
+def _close(writer: asyncio.StreamWriter) -> None:
+    # Not awaiting wait_closed(): a dead peer must not hold up the reply.
+    with contextlib.suppress(Exception):
+        writer.close()
