@@ -1,0 +1,404 @@
+"""Piper (piper-tts 1.8, onnxruntime): a natural voice with no GPU and no network.
+
+Scheduling, the reason this beats wyoming-piper under load: every loaded voice shares
+one small FIFO thread pool, and each job is ONE sentence (one `next()` of piper's
+per-sentence generator). A long reply therefore queues its next sentence behind the
+first sentences of everyone who asked meanwhile, instead of holding the CPU for its
+whole text, and the event loop never runs synthesis, so `describe` stays instant.
+
+Pool shape, measured on this 2-core machine (joe-medium, 24 sentences):
+  1 worker × 2 onnxruntime intra-op threads: 103 ms for one sentence, 11.1 sentences/s
+  2 workers × 1 thread each:                175 ms for one sentence, 10.9 sentences/s
+Same throughput, but one wide worker gives each sentence its audio sooner, so we use
+threads = min(cores, 4) and one worker per `threads` cores (wider sessions stop scaling).
+
+A voice named but missing is downloaded in the background (`piper_download`); the
+request waits DOWNLOAD_WAIT_S for it, then raises BackendBusy so the chain lets the next
+backend speak (without counting a failure) while the download goes on. Later requests
+use the voice as soon as its files are in place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..settings import Settings
+from .base import (
+    Backend,
+    BackendBusy,
+    BackendError,
+    BackendUnavailable,
+    CancelToken,
+    Chunk,
+    Pcm,
+    SynthesisCancelled,
+    Utterance,
+    Voice,
+    VoiceNotFound,
+)
+from .piper_download import DownloadProgress, VoiceDownloader
+from .piper_voices import (
+    BUNDLED_VOICE,
+    VOICE_NAME,
+    VoiceConfigError,
+    VoiceDirectory,
+    VoiceFiles,
+    language_from_name,
+    read_voice_config,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+DOWNLOAD_WAIT_S = 3.0  # how long a request waits for its voice's download before failing over
+MAX_LOADED_VOICES = 4  # loaded onnx sessions kept (≈ 60–120 MB each); least recent dropped
+MAX_THREADS_PER_WORKER = 4
+WARMUP_TEXT = "Hello."
+
+
+def worker_plan(cores: int | None) -> tuple[int, int]:
+    """(workers, onnxruntime intra-op threads per worker) for this many cores."""
+    cores = max(1, cores or 1)
+    threads = min(cores, MAX_THREADS_PER_WORKER)
+    return max(1, cores // threads), threads
+
+
+@dataclass
+class _Loaded:
+    files: VoiceFiles
+    voice: Any  # piper.PiperVoice (imported lazily: piper is an optional extra)
+
+
+@dataclass
+class _Download:
+    task: asyncio.Task[VoiceFiles]
+    progress: DownloadProgress = field(default_factory=DownloadProgress)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class PiperBackend(Backend):
+    name = "piper"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        dirs = settings.data_dirs or (settings.data_dir,)
+        self._dirs = VoiceDirectory(tuple(Path(d) for d in dirs))
+        self._downloader = VoiceDownloader(settings.piper_download_url, settings.data_dir)
+        self._workers, self._threads = worker_plan(_cpu_count())
+        self._executor: ThreadPoolExecutor | None = None
+        self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
+        self._load_locks: dict[str, asyncio.Lock] = {}
+        # model path -> ((mtime_ns, size), reason): a corrupt file is not retried until it changes
+        self._broken: dict[Path, tuple[tuple[int, int], str]] = {}
+        self._downloads: dict[str, _Download] = {}
+        self._providers: list[str] = ["CPUExecutionProvider"]
+        self._warned_speakers: set[tuple[str, str]] = set()
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            await asyncio.to_thread(_import_piper)
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"piper-tts is not installed ({exc}): pip install 'wyoming-verba[piper]'",
+                backend=self.name,
+            ) from exc
+        self._providers = _providers(self.settings.piper_cuda)
+        self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="piper")
+        wanted = self.settings.piper_voice
+        files = await asyncio.to_thread(self._dirs.find, wanted)
+        if files is None and self.settings.piper_download and VOICE_NAME.match(wanted):
+            _LOGGER.info("Piper voice %s is not in %s: downloading it in the background",
+                         wanted, ", ".join(map(str, self._dirs.data_dirs)))
+            self._start_download(wanted)
+        elif files is None:
+            _LOGGER.warning("Piper voice %s not found in %s", wanted,
+                            ", ".join(map(str, self._dirs.data_dirs)))
+        default = self.default_voice
+        if default is None:
+            if wanted in self._downloads:
+                return  # nothing to speak with until the download lands
+            raise BackendUnavailable(
+                f"no Piper voice found in {', '.join(map(str, self._dirs.data_dirs))} "
+                f"(want {wanted}.onnx + {wanted}.onnx.json) and downloads are off",
+                backend=self.name,
+            )
+        try:
+            await self._voice(default.name)  # load and warm up now, not on the first request
+        except BackendError as exc:
+            if self.default_voice is None:  # that was the only voice
+                raise BackendUnavailable(str(exc), backend=self.name) from exc
+            _LOGGER.error("%s", exc)
+        _LOGGER.info("Piper ready: voice %s, %d worker(s) × %d thread(s), %s",
+                     self.default_voice.name if self.default_voice else "-",
+                     self._workers, self._threads, self._providers[0])
+
+    async def stop(self) -> None:
+        for job in self._downloads.values():
+            job.cancel.set()
+            job.task.cancel()
+        self._downloads.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        self._loaded.clear()
+
+    # --- voices ------------------------------------------------------------------------
+
+    def voices(self) -> list[Voice]:
+        listed = []
+        for files in self._dirs.scan().values():
+            voice = files.voice()
+            if self._broken_reason(files) is not None:
+                voice = Voice(voice.name, voice.languages, voice.description, voice.speakers,
+                              installed=False)
+            listed.append(voice)
+        present = {v.name for v in listed}
+        missing = [self.settings.piper_voice] if self.settings.piper_download else []
+        for name in [*missing, *self._downloads]:
+            if name not in present and VOICE_NAME.match(name):
+                present.add(name)
+                listed.append(_downloadable(name))
+        return listed
+
+    @property
+    def default_voice(self) -> Voice | None:
+        installed = [v for v in self.voices() if v.installed]
+        for wanted in (self.settings.piper_voice, BUNDLED_VOICE):
+            for voice in installed:
+                if voice.name == wanted:
+                    return voice
+        return installed[0] if installed else None
+
+    def find_voice(self, name: str | None = None, language: str | None = None) -> Voice | None:
+        found = super().find_voice(name, language)
+        if found is None and name and self.settings.piper_download and VOICE_NAME.match(name):
+            return _downloadable(name)  # fetched when first spoken
+        return found
+
+    # --- speaking ----------------------------------------------------------------------
+
+    async def synthesize(
+        self, text: str, voice: Voice, speaker: str | None, utterance: Utterance
+    ) -> AsyncIterator[Chunk]:
+        cancel = utterance.cancel
+        cancel.raise_if_cancelled()
+        loaded = await self._voice(voice.name)
+        config = self._synthesis_config(loaded, speaker)
+        executor = self._executor
+        if executor is None:
+            raise BackendUnavailable("Piper is not started", backend=self.name)
+        loop = asyncio.get_running_loop()
+        sentences = iter(loaded.voice.synthesize(text, config))  # lazy: nothing runs yet
+        silence = bytes(2 * int(loaded.files.sample_rate * self.settings.piper_sentence_silence))
+        while True:
+            # One job per sentence: each takes a fresh FIFO turn in the shared pool.
+            audio = await loop.run_in_executor(executor, _next_sentence, sentences, cancel)
+            if audio is None:
+                return
+            cancel.raise_if_cancelled()
+            yield Pcm(audio + silence, loaded.files.sample_rate)
+
+    def _synthesis_config(self, loaded: _Loaded, speaker: str | None) -> Any:
+        from piper import SynthesisConfig
+
+        s = self.settings
+        return SynthesisConfig(
+            speaker_id=self._speaker_id(loaded, speaker or s.speaker, explicit=bool(speaker)),
+            length_scale=s.piper_length_scale,
+            noise_scale=s.piper_noise_scale,
+            noise_w_scale=s.piper_noise_w,
+        )
+
+    def _speaker_id(self, loaded: _Loaded, speaker: str | None, explicit: bool) -> int | None:
+        """A speaker name (or id) → the model's speaker id; None = the voice's default."""
+        config = loaded.voice.config
+        if not speaker or config.num_speakers <= 1:
+            return None
+        if speaker in config.speaker_id_map:
+            return int(config.speaker_id_map[speaker])
+        if speaker.isdigit() and int(speaker) < config.num_speakers:
+            return int(speaker)
+        key = (loaded.files.name, speaker)
+        if explicit and key not in self._warned_speakers:  # --speaker may be meant for CSM
+            self._warned_speakers.add(key)
+            _LOGGER.warning("Piper voice %s has no speaker %r; using its default",
+                            loaded.files.name, speaker)
+        return None
+
+    # --- loading -----------------------------------------------------------------------
+
+    async def _voice(self, name: str) -> _Loaded:
+        loaded = self._loaded.get(name)
+        if loaded is not None:
+            self._loaded.move_to_end(name)
+            return loaded
+        files = await asyncio.to_thread(self._dirs.find, name)
+        if files is None:
+            files = await self._wait_for_download(name)
+        async with self._load_locks.setdefault(files.name, asyncio.Lock()):
+            loaded = self._loaded.get(files.name)
+            if loaded is None:
+                loaded = await self._load(files)
+                self._loaded[files.name] = loaded
+                while len(self._loaded) > MAX_LOADED_VOICES:
+                    evicted, _ = self._loaded.popitem(last=False)
+                    _LOGGER.info("unloaded Piper voice %s (least recently used)", evicted)
+            return loaded
+
+    async def _load(self, files: VoiceFiles) -> _Loaded:
+        reason = self._broken_reason(files)
+        if reason is not None:
+            raise BackendUnavailable(reason, backend=self.name)
+        try:
+            voice = await asyncio.to_thread(_load_voice, files, self._providers, self._threads)
+        except Exception as exc:  # onnxruntime raises its own types for bad models
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = (
+                f"Piper voice {files.name} could not be loaded from {files.model}: {detail}. "
+                "The file is probably corrupt or truncated: delete it (it is downloaded "
+                "again on the next request) or replace it"
+            )
+            try:
+                stat = files.model.stat()
+                self._broken[files.model] = ((stat.st_mtime_ns, stat.st_size), reason)
+            except OSError:
+                pass
+            _LOGGER.error("%s", reason)
+            raise BackendUnavailable(reason, backend=self.name) from exc
+        _LOGGER.info("loaded Piper voice %s (%d Hz, %d speaker(s))", files.name,
+                     files.sample_rate, max(1, len(files.speakers)))
+        return _Loaded(files, voice)
+
+    def _broken_reason(self, files: VoiceFiles) -> str | None:
+        known = self._broken.get(files.model)
+        if known is None:
+            return None
+        try:
+            stat = files.model.stat()
+        except OSError:
+            return known[1]
+        if (stat.st_mtime_ns, stat.st_size) == known[0]:
+            return known[1]
+        del self._broken[files.model]  # the file was replaced: try it again
+        return None
+
+    # --- downloading -------------------------------------------------------------------
+
+    def _start_download(self, name: str) -> _Download:
+        job = self._downloads.get(name)
+        if job is not None:
+            return job
+        progress, cancel = DownloadProgress(), threading.Event()
+
+        async def run() -> VoiceFiles:
+            try:
+                model, config = await asyncio.to_thread(
+                    self._downloader.download, name, cancel, progress)
+                self._dirs.forget(model.parent)
+                try:
+                    return await asyncio.to_thread(read_voice_config, name, model, config)
+                except VoiceConfigError as exc:
+                    raise BackendUnavailable(str(exc), backend=self.name) from exc
+            finally:
+                self._downloads.pop(name, None)  # a failed download is retried next time
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"piper-download-{name}")
+        task.add_done_callback(_log_download_result)
+        job = _Download(task, progress, cancel)
+        self._downloads[name] = job
+        return job
+
+    async def _wait_for_download(self, name: str) -> VoiceFiles:
+        if not self.settings.piper_download:
+            raise VoiceNotFound(
+                f"Piper voice {name} is not in {', '.join(map(str, self._dirs.data_dirs))} "
+                "and downloads are off (--no-piper-download)", backend=self.name)
+        job = self._start_download(name)
+        try:
+            # shield: a request that gives up must not cancel the download for everyone
+            return await asyncio.wait_for(asyncio.shield(job.task), DOWNLOAD_WAIT_S)
+        except TimeoutError:
+            raise BackendBusy(
+                f"Piper voice {name} is downloading ({job.progress.describe()}); "
+                "another backend speaks until it is ready", backend=self.name) from None
+
+
+# --- worker-thread helpers (no event loop here) ------------------------------------------
+
+
+def _next_sentence(sentences: Iterator[Any], cancel: CancelToken) -> bytes | None:
+    """Synthesize the next sentence (one FIFO turn); None when the text is done."""
+    if cancel.cancelled:  # cancelled while queued: give the turn to someone else
+        raise SynthesisCancelled("synthesis cancelled")
+    try:
+        chunk = next(sentences, None)
+    except BackendError:
+        raise
+    except Exception as exc:  # piper/onnxruntime/espeak errors become BackendErrors
+        raise BackendError(f"Piper failed: {type(exc).__name__}: {exc}", backend="piper") from exc
+    return None if chunk is None else chunk.audio_int16_bytes
+
+
+def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
+    import json
+
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+
+    config = PiperConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(files.model), sess_options=options,
+                                           providers=providers)
+    voice = PiperVoice(session=session, config=config)
+    # The first run allocates buffers and loads espeak-ng: pay for it here, not in a reply.
+    for _ in voice.synthesize(WARMUP_TEXT):
+        pass
+    return voice
+
+
+def _import_piper() -> None:
+    import onnxruntime  # noqa: F401
+    import piper  # noqa: F401
+
+
+def _providers(cuda: bool) -> list[str]:
+    if not cuda:
+        return ["CPUExecutionProvider"]
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    _LOGGER.warning("--piper-cuda: this onnxruntime has no CUDA provider "
+                    "(pip install onnxruntime-gpu); using the CPU")
+    return ["CPUExecutionProvider"]
+
+
+def _downloadable(name: str) -> Voice:
+    return Voice(name, (language_from_name(name),), "downloaded on first use", installed=False)
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _log_download_result(task: asyncio.Task[VoiceFiles]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        _LOGGER.error("%s", exc)
