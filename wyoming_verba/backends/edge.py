@@ -1,0 +1,419 @@
+"""Microsoft Edge's online voices through the unmodified `edge-tts` client.
+
+Per sentence: one `Communicate` stream; each MP3 block is decoded as it arrives and
+yielded as PCM at once, with `WordMark`s from Edge's word boundaries. edge-tts has no
+timeout on a stall after audio started and reports a socket closed mid-stream as a
+normal end, so this module adds its own timeouts and completeness check, retries a
+transient failure once (only while nothing of the sentence was yielded) and maps
+every failure to a typed BackendError. Cool-down across sentences is the chain's job."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import edge_tts
+from edge_tts.exceptions import NoAudioReceived, SkewAdjustmentError
+
+from ..settings import Settings
+from . import edge_voices
+from .base import (
+    Backend,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    Chunk,
+    Pcm,
+    SynthesisCancelled,
+    Utterance,
+    Voice,
+    VoiceNotFound,
+    WordMark,
+)
+from .mp3 import Mp3DecodeError, Mp3Decoder
+
+_LOGGER = logging.getLogger(__name__)
+
+TICKS_PER_SECOND = 10_000_000
+# Missing settings (constants until Settings grows them):
+VOICE_LIST_TIMEOUT = 2.0  # start-up voice-list fetch; must never hold the server's start
+REPROBE_MIN_INTERVAL = 5.0  # while Edge is unreachable, re-fetch the voice list this often
+BIG_BLOCK_BYTES = 64 * 1024  # decode blocks larger than this off the event loop
+CANCEL_POLL = 0.05  # how often a wait for Edge looks at utterance.cancel
+
+
+# --- typed errors --------------------------------------------------------------
+
+
+class EdgeForbidden(BackendUnavailable):
+    """403 even after edge-tts corrected the clock: the token scheme changed (upgrade
+    edge-tts). Retrying does not help, so not transient."""
+
+    code = "edge-forbidden"
+    transient = False
+
+
+class EdgeRateLimited(BackendUnavailable):
+    code = "edge-rate-limited"
+
+
+class EdgeNoAudio(BackendError):
+    """Edge answered but sent no audio (twice)."""
+
+    code = "edge-no-audio"
+
+
+class EdgeStreamBroken(BackendError):
+    """The stream ended without Edge's turn.end (socket closed mid-sentence) or broke
+    the protocol: the audio so far is only part of the sentence."""
+
+    code = "edge-stream-broken"
+
+
+class _Failure(Exception):
+    """An attempt failed: `error` is what the caller sees, `retry` whether a second
+    attempt may help (connection errors, timeouts, 429/5xx, a first no-audio)."""
+
+    def __init__(self, error: BackendError, retry: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry = retry
+
+
+def classify(exc: BaseException, backend: str = "edge") -> _Failure:
+    """Map what edge-tts/aiohttp raise to a typed error and a retry decision."""
+    if isinstance(exc, _Failure):
+        return exc
+    if isinstance(exc, aiohttp.ClientResponseError):  # includes WSServerHandshakeError
+        status = exc.status
+        if status == 403:  # edge-tts already fixed the clock and retried once
+            return _Failure(EdgeForbidden(
+                "Edge refused the request twice (HTTP 403) even after clock-skew correction; "
+                "the token scheme probably changed: upgrade edge-tts", backend=backend), False)
+        if status == 429:
+            return _Failure(EdgeRateLimited("Edge is rate limiting (HTTP 429)",
+                                            backend=backend), True)
+        if status >= 500:
+            return _Failure(BackendUnavailable(f"Edge service error (HTTP {status})",
+                                               backend=backend), True)
+        error = BackendError(f"Edge refused the request (HTTP {status})", backend=backend)
+        error.transient = False
+        return _Failure(error, False)
+    if isinstance(exc, SkewAdjustmentError):  # a 403 without a usable Date header
+        return _Failure(EdgeForbidden(f"Edge refused the request (HTTP 403): {exc}",
+                                      backend=backend), False)
+    if isinstance(exc, NoAudioReceived):
+        return _Failure(EdgeNoAudio("Edge sent no audio for this text", backend=backend), True)
+    if isinstance(exc, TimeoutError):  # aiohttp's socket timeouts
+        return _Failure(BackendTimeout(f"Edge timed out: {exc or 'no answer'}",
+                                       backend=backend), True)
+    if isinstance(exc, (aiohttp.ClientError, OSError)):  # refused, reset, DNS, proxy...
+        return _Failure(BackendUnavailable(f"cannot reach Edge: {exc or type(exc).__name__}",
+                                           backend=backend), True)
+    if isinstance(exc, (edge_tts.exceptions.EdgeTTSException, Mp3DecodeError)):
+        return _Failure(EdgeStreamBroken(f"bad answer from Edge: {exc}", backend=backend), False)
+    return _Failure(BackendError(f"Edge failed: {type(exc).__name__}: {exc}",
+                                 backend=backend), False)
+
+
+# --- the backend ---------------------------------------------------------------
+
+
+class EdgeBackend(Backend):
+    name = "edge"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._entries: list[dict[str, Any]] = list(edge_voices.BUILTIN_VOICES)
+        self._list_source = "built-in"  # built-in | cache | online
+        self._usable = False
+        self._voices: list[Voice] = []
+        self._reprobe: asyncio.Task[None] | None = None
+        self._rebuild_voices()
+
+    @property
+    def cache_path(self) -> Path:
+        return self.settings.data_dir / edge_voices.CACHE_FILE
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._check_options()
+        cached = await asyncio.to_thread(edge_voices.load_cache, self.cache_path)
+        if cached:
+            self._entries, self._list_source = cached, "cache"
+        try:
+            await self._refresh_voices()
+        except EdgeForbidden as exc:
+            raise BackendUnavailable(str(exc), backend=self.name) from exc
+        except BackendError as exc:
+            _LOGGER.warning("Edge voice list unavailable (%s); using the %s list (%d voices) "
+                            "and probing again in the background", exc, self._list_source,
+                            len(self._entries))
+            self._set_usable(False)
+        self._check_default_voice()
+        self._rebuild_voices()
+
+    async def stop(self) -> None:
+        if self._reprobe is not None:
+            self._reprobe.cancel()
+            await asyncio.gather(self._reprobe, return_exceptions=True)
+            self._reprobe = None
+
+    def _check_options(self) -> None:
+        """Settings validates these already; a Settings built in code skips that."""
+        s = self.settings
+        try:
+            edge_tts.Communicate("x", s.edge_voice, rate=s.edge_rate, volume=s.edge_volume,
+                                 pitch=s.edge_pitch)
+        except ValueError as exc:
+            raise BackendUnavailable(
+                f"bad Edge option: {exc} (--edge-voice like en-US-GuyNeural, --edge-rate/"
+                "--edge-volume like +10% or -5%, --edge-pitch like +0Hz)", backend=self.name
+            ) from exc
+
+    def _check_default_voice(self) -> None:
+        known = {e["ShortName"] for e in self._entries}
+        if self._list_source == "online" and self.settings.edge_voice not in known:
+            raise BackendUnavailable(
+                f"--edge-voice {self.settings.edge_voice!r} is not an Edge voice "
+                f"({len(known)} voices known, e.g. en-US-GuyNeural)", backend=self.name)
+
+    async def _refresh_voices(self) -> None:
+        """Fetch the voice list; on success cache it and mark Edge usable."""
+        try:
+            async with asyncio.timeout(VOICE_LIST_TIMEOUT):
+                entries = await edge_voices.fetch()
+        except TimeoutError as exc:
+            raise BackendTimeout(f"no voice list from Edge within {VOICE_LIST_TIMEOUT:g} s",
+                                 backend=self.name) from exc
+        except ValueError as exc:
+            raise EdgeStreamBroken(f"bad voice list from Edge: {exc}",
+                                   backend=self.name) from exc
+        except Exception as exc:  # classified into a typed error
+            raise classify(exc, self.name).error from exc
+        self._entries, self._list_source = entries, "online"
+        await asyncio.to_thread(edge_voices.save_cache, self.cache_path, entries)
+        self._set_usable(True)
+        _LOGGER.debug("Edge voice list: %d voices", len(entries))
+
+    async def _reprobe_loop(self) -> None:
+        interval = max(REPROBE_MIN_INTERVAL, self.settings.cooldown)
+        while not self._usable:
+            await asyncio.sleep(interval)
+            try:
+                await self._refresh_voices()
+            except BackendError as exc:
+                _LOGGER.debug("Edge still unavailable: %s", exc)
+        _LOGGER.info("Edge is reachable again")
+
+    def _set_usable(self, usable: bool) -> None:
+        if usable != self._usable:
+            self._usable = usable
+            self._rebuild_voices()
+        if not usable and (self._reprobe is None or self._reprobe.done()):
+            try:
+                self._reprobe = asyncio.get_running_loop().create_task(self._reprobe_loop())
+            except RuntimeError:  # no loop (constructed outside asyncio)
+                self._reprobe = None
+
+    # --- voices ------------------------------------------------------------------
+
+    def _rebuild_voices(self) -> None:
+        entries = {e["ShortName"]: e for e in self._entries}
+        # Names the user configured are speakable even when an old list lacks them.
+        for name in (self.settings.edge_voice, self.settings.voice):
+            if name and edge_voices.VOICE_NAME.match(name) and name not in entries:
+                entries[name] = edge_voices.entry(name)
+        default = self.settings.edge_voice
+        ordered = sorted(entries.values(),
+                         key=lambda e: (e["ShortName"] != default, e["Locale"], e["ShortName"]))
+        self._voices = [edge_voices.to_voice(e, self._usable) for e in ordered]
+
+    def voices(self) -> list[Voice]:
+        return list(self._voices)
+
+    # --- synthesis -----------------------------------------------------------------
+
+    async def synthesize(
+        self, text: str, voice: Voice, speaker: str | None, utterance: Utterance
+    ) -> AsyncIterator[Chunk]:
+        self._check_voice(voice.name)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        yielded = False
+        for attempt in (1, 2):
+            try:
+                async with aclosing(self._attempt(text, voice.name, utterance, started)) as it:
+                    async for chunk in it:
+                        yielded = True
+                        yield chunk
+                self._set_usable(True)
+                return
+            except _Failure as failure:
+                error = failure.error
+                time_left = started + self.settings.edge_sentence_timeout - loop.time()
+                if attempt == 2 or yielded or not failure.retry or time_left <= 0.1:
+                    if isinstance(error, EdgeNoAudio) and not self._known(voice.name):
+                        raise VoiceNotFound(f"Edge has no voice {voice.name!r}",
+                                            backend=self.name) from None
+                    if isinstance(error, (BackendUnavailable, BackendTimeout)):
+                        self._set_usable(False)
+                    raise error from None
+                _LOGGER.debug("Edge attempt %d failed (%s); retrying", attempt, error)
+
+    def _check_voice(self, name: str) -> None:
+        if not edge_voices.VOICE_NAME.match(name):
+            raise VoiceNotFound(f"{name!r} is not an Edge voice name (like en-US-GuyNeural)",
+                                backend=self.name)
+        if self._list_source != "built-in" and not self._known(name):
+            raise VoiceNotFound(f"Edge has no voice {name!r}", backend=self.name)
+
+    def _known(self, name: str) -> bool:
+        return any(v.name == name for v in self._voices)
+
+    async def _attempt(
+        self, text: str, voice: str, utterance: Utterance, started: float
+    ) -> AsyncIterator[Chunk]:
+        """One Communicate stream, with our own timeouts; raises only _Failure or
+        SynthesisCancelled."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        communicate = edge_tts.Communicate(
+            text, voice, rate=s.edge_rate, volume=s.edge_volume, pitch=s.edge_pitch,
+            boundary="WordBoundary",
+            # Our own timeouts below are tighter; these only have to be ints.
+            connect_timeout=max(1, math.ceil(s.edge_first_audio_timeout)),
+            receive_timeout=max(1, math.ceil(s.edge_sentence_timeout)),
+        )
+        stream = communicate.stream()
+        decoder = Mp3Decoder()
+        words = _WordMarker(text)
+        received = 0  # MP3 bytes from edge-tts
+        audio_seconds = 0.0
+        pending: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                # Before audio: the first-audio timeout, within the sentence budget.
+                # After: the gap timeout, and Edge must keep up with real time overall.
+                if received == 0:
+                    limit = min(s.edge_first_audio_timeout,
+                                started + s.edge_sentence_timeout - loop.time())
+                    what = "first audio"
+                else:
+                    limit = min(s.edge_chunk_timeout,
+                                started + s.edge_sentence_timeout + audio_seconds - loop.time())
+                    what = "the next audio block"
+                pending = loop.create_task(_anext(stream))
+                item = await _wait(pending, max(limit, 0.0), utterance)
+                if item is None:  # timed out: `finally` cancels the pending read
+                    raise _Failure(BackendTimeout(
+                        f"Edge sent nothing for {max(limit, 0.0):.1f} s (waiting for {what})",
+                        backend=self.name), received == 0)
+                pending = None
+                if item is _END:
+                    break
+                if item["type"] == "audio":
+                    received += len(item["data"])
+                    self._check_complete(communicate, received, final=False)
+                    for pcm in await self._decode(decoder, item["data"]):
+                        audio_seconds += pcm.seconds
+                        yield pcm
+                elif item["type"] == "WordBoundary":
+                    mark = words.mark(item)
+                    if mark is not None:
+                        yield mark
+            self._check_complete(communicate, received, final=True)
+            for pcm in decoder.flush():
+                yield pcm
+        except (_Failure, SynthesisCancelled, asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            raise classify(exc, self.name) from exc
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                await asyncio.wait([pending])
+            await _close_quietly(stream)
+
+    def _check_complete(self, communicate: edge_tts.Communicate, received: int,
+                        final: bool) -> None:
+        """Did every websocket session so far end with turn.end?
+
+        edge-tts returns normally when the socket closes mid-stream, so the end of the
+        iterator proves nothing. Its own state does: at each turn.end it moves the
+        session's byte count `chunk_audio_bytes` into `cumulative_audio_bytes`, and it
+        zeroes `chunk_audio_bytes` when the next session (text > 4096 bytes) starts. So
+        cumulative + current == every byte we got, unless a session was cut short; and at
+        the end of the stream `chunk_audio_bytes` must be 0. Checked on each block, so a
+        cut first session is caught before the second session's audio is passed on."""
+        state = communicate.state
+        counted = state["cumulative_audio_bytes"] + state["chunk_audio_bytes"]
+        if counted != received or (final and state["chunk_audio_bytes"]):
+            raise _Failure(EdgeStreamBroken(
+                "Edge closed the connection mid-sentence (no turn.end)", backend=self.name),
+                received == 0)
+
+    @staticmethod
+    async def _decode(decoder: Mp3Decoder, data: bytes) -> list[Pcm]:
+        # ~0.1 ms per KB: on the loop is cheaper than a thread hop for Edge's blocks.
+        if len(data) > BIG_BLOCK_BYTES:
+            return await asyncio.to_thread(decoder.feed, data)
+        return decoder.feed(data)
+
+
+# --- helpers -------------------------------------------------------------------
+
+_END = object()
+
+
+async def _anext(stream: AsyncIterator[Any]) -> Any:
+    try:
+        return await stream.__anext__()
+    except StopAsyncIteration:
+        return _END
+
+
+async def _wait(task: asyncio.Task[Any], limit: float, utterance: Utterance) -> Any:
+    """The task's result, None on timeout; raises SynthesisCancelled when the
+    utterance is cancelled (CancelToken is a thread event, so poll it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while True:
+        utterance.cancel.raise_if_cancelled()
+        left = deadline - loop.time()
+        if left <= 0:
+            return None
+        done, _ = await asyncio.wait([task], timeout=min(left, CANCEL_POLL))
+        if done:
+            return task.result()
+
+
+async def _close_quietly(stream: Any) -> None:
+    try:
+        await stream.aclose()
+    except Exception as exc:  # closing a broken stream must not hide the real error
+        _LOGGER.debug("closing the Edge stream: %s", exc)
+
+
+class _WordMarker:
+    """Turns Edge's WordBoundary events into WordMarks on the sentence's characters."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.cursor = 0
+
+    def mark(self, item: dict[str, Any]) -> WordMark | None:
+        word = item.get("text") or ""
+        index = self.text.find(word, self.cursor) if word else -1
+        if index < 0:  # Edge reworded it (numbers, abbreviations): no safe resume point
+            return None
+        self.cursor = index + len(word)
+        audio_end = (item["offset"] + item["duration"]) / TICKS_PER_SECOND
+        return WordMark(text_end=self.cursor, audio_end=audio_end)
