@@ -23,9 +23,10 @@ connection with `fake.queue("503", "normal")`):
     blocks_before_fault  blocks sent before stall_after_audio / *_mid_stream strike
     word_seconds         audio length per word of text; `audio_for` can be replaced
     voice_list           what GET /voices/list returns (also decides which voices speak)
-    voice_list_mode      normal | 503 | stall
+    voice_list_mode      normal | forbidden | 503 | stall
 
-Counters: connections (websocket upgrade attempts, accepted or not), sessions (accepted
+Counters: connections (websocket upgrade attempts, accepted or not), hosts (the Host of
+each upgrade: shows a request came through a proxy), sessions (accepted
 websockets), requests (one SsmlRequest per SSML message), voice_list_requests,
 blocks_sent, last_block_at (loop time). `pause_after_block(n)` / `resume()` hold a
 stream after n blocks so a test can check what the client did before the end."""
@@ -150,6 +151,7 @@ class FakeEdge:
         self._queued: collections.deque[str] = collections.deque()
         # counters
         self.connections = 0
+        self.hosts: list[str] = []
         self.sessions = 0
         self.requests: list[SsmlRequest] = []
         self.voice_list_requests = 0
@@ -270,7 +272,8 @@ class FakeEdge:
 
     async def _voices(self, request: web.Request) -> web.StreamResponse:
         self.voice_list_requests += 1
-        if not self._token_ok(request.query.get("Sec-MS-GEC", "")):
+        token_ok = self._token_ok(request.query.get("Sec-MS-GEC", ""))
+        if self.voice_list_mode == "forbidden" or not token_ok:
             return self._refuse(403)
         if self.voice_list_mode == "503":
             return self._refuse(503)
@@ -280,6 +283,7 @@ class FakeEdge:
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         self.connections += 1
+        self.hosts.append(request.host)
         mode = self._queued.popleft() if self._queued else self.mode
         _check_mode(mode)
         if mode == "forbidden" or not self._token_ok(request.query.get("Sec-MS-GEC", "")):
