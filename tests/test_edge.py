@@ -119,7 +119,8 @@ async def test_word_marks_point_just_after_each_word(backend, fake) -> None:
     _, marks = await speak(backend)
     words = ["Hello", "there", "how", "are", "you", "doing", "today"]
     assert [TEXT[: m.text_end].split()[-1].strip(",?") for m in marks] == words
-    assert all(TEXT[m.text_end - len(w) : m.text_end] == w for m, w in zip(marks, words))
+    for mark, word in zip(marks, words, strict=True):
+        assert TEXT[mark.text_end - len(word) : mark.text_end] == word
     ends = [m.audio_end for m in marks]
     assert ends == sorted(ends) and ends[0] > 0
 
@@ -304,7 +305,7 @@ async def test_concurrent_sentences(backend, fake) -> None:
     fake.pace = 0.005
     texts = [f"Sentence number {i} is spoken now." for i in range(4)]
     results = await asyncio.gather(*(speak(backend, t) for t in texts))
-    for text, (pcm, _) in zip(texts, results):
+    for text, (pcm, _) in zip(texts, results, strict=True):
         assert_same_audio(joined(pcm), reference_decode(fake.audio_for(text))[0])
 
 
