@@ -46,6 +46,9 @@ class Sampling:
     top_k: int = 50
 
 
+DEFAULT_SAMPLING = Sampling()
+
+
 class Cancelled(Exception):
     """The frame loop saw a cancellation request."""
 
@@ -72,7 +75,9 @@ class CsmGenerator:
         if mode != "eager":
             from transformers.cache_utils import StaticCache
 
-            self._backbone_cache = StaticCache(config=model.config, max_cache_len=self.max_positions)
+            self._backbone_cache = StaticCache(
+                config=model.config, max_cache_len=self.max_positions
+            )
             self._depth_cache = StaticCache(
                 config=model.depth_decoder.config, max_cache_len=NUM_CODEBOOKS + 1
             )
@@ -223,7 +228,7 @@ class CsmGenerator:
         *,
         prefix: tuple[Any, int] = (None, 0),
         context: Sequence[Segment] = (),
-        sampling: Sampling = Sampling(),
+        sampling: Sampling = DEFAULT_SAMPLING,
         seed: int | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> Iterator[torch.Tensor]:

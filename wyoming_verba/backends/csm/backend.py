@@ -1,0 +1,297 @@
+"""The CSM backend: one model on one worker thread, sentences queued, voices kept steady.
+
+All model work (loading, warm-up, clip encoding, generation) runs on a dedicated
+single-thread executor, so the GPU runs one generation at a time and the event loop never
+blocks. Sentences waiting for it are counted; past `max_gpu_queue` the backend answers
+BackendBusy and the chain sends the sentence elsewhere.
+
+Voice consistency: each sentence is generated after the voice prompt (reference clip +
+transcript, its KV prefix computed once per voice) and the reply's previous sentences
+(text + generated codes, kept in `utterance.state["csm"]`, at most
+`csm_context_sentences`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...settings import Settings
+from ..base import (
+    Backend,
+    BackendBusy,
+    BackendError,
+    BackendUnavailable,
+    Chunk,
+    Pcm,
+    SynthesisCancelled,
+    Utterance,
+    Voice,
+    iterate_in_thread,
+)
+from . import voices as csm_voices
+from .voices import VoiceSpec
+
+_LOGGER = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+WARMUP_TEXT = "Hello, this is a warm-up."
+WARMUP_FRAMES = 4
+WARMUP_RUNS = 3  # CUDA graphs are recorded on the 2nd/3rd call of a compiled step
+RAW_SPEAKERS_LISTED = (0, 1)
+
+
+class CsmOutOfMemory(BackendUnavailable):
+    """CUDA ran out of memory during a sentence; memory was released, try again later."""
+
+    code = "out-of-memory"
+
+
+@dataclass
+class ReplyContext:
+    """Per-reply memory: the previous sentences spoken in this voice."""
+
+    voice_key: Any = None
+    segments: deque = field(default_factory=deque)
+
+
+class CsmBackend(Backend):
+    name = "csm"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csm")
+        self._specs: list[VoiceSpec] = []
+        self._loaded: Any = None
+        self._gen: Any = None
+        self._clip_codes: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+        self._queued = 0
+        self._busy = False
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            self._specs = csm_voices.load_voices(self.settings.csm_voices)
+        except csm_voices.VoicesFileError as exc:
+            raise BackendUnavailable(str(exc), backend=self.name) from None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._load_and_warm)
+
+    def _load_and_warm(self) -> None:
+        from .generator import CsmGenerator
+        from .loader import load_model
+
+        s = self.settings
+        self._loaded = load_model(s.csm_model, s.csm_device, s.csm_dtype, s.csm_compile)
+        modes = {"compiled": ["compiled", "static", "eager"], "static": ["static", "eager"]}
+        for mode in modes.get(self._loaded.mode, ["eager"]):
+            self._gen = CsmGenerator(self._loaded.model, self._loaded.tokenizer, mode)
+            try:
+                self._warm_up()
+                break
+            except BackendError:
+                raise
+            except Exception as exc:  # compile/graph trouble: never required for correctness
+                _LOGGER.warning("CSM: %s mode failed during warm-up (%s); falling back", mode, exc)
+        else:
+            raise BackendUnavailable("CSM warm-up failed in every mode", backend=self.name)
+
+    def _warm_up(self) -> None:
+        from .stopping import StopRules
+        from .stream import stream_sentence
+
+        started = time.monotonic()
+        for spec in self._specs:  # encode every clip now: bad files show up at start-up
+            self._voice_prefix(spec)
+        spec = self._default_spec()
+        for _ in range(WARMUP_RUNS if self._gen.mode == "compiled" else 1):
+            for _pcm in stream_sentence(self._gen, WARMUP_TEXT, spec.speaker,
+                                        StopRules(max_frames=WARMUP_FRAMES),
+                                        prefix=self._voice_prefix(spec)):
+                pass
+        self._sync()
+        _LOGGER.info("CSM: ready (%s mode, %s), warm-up took %.1f s", self._gen.mode,
+                     self._loaded.device, time.monotonic() - started)
+
+    async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._release)
+        self._executor.shutdown(wait=False)
+
+    def _release(self) -> None:
+        self._gen = self._loaded = None
+        self._clip_codes.clear()
+        _free_memory()
+
+    # --- voices -----------------------------------------------------------------------
+
+    def _raw_ids(self) -> list[int]:
+        ids = list(RAW_SPEAKERS_LISTED)
+        if self.settings.speaker and self.settings.speaker.strip().isdigit():
+            default = int(self.settings.speaker)
+            ids = [default] + [i for i in ids if i != default]
+        return ids
+
+    def voices(self) -> list[Voice]:
+        installed = self._gen is not None
+        specs = self._specs + [csm_voices.raw_voice(i) for i in self._raw_ids()]
+        return [self._voice(spec, installed) for spec in specs]
+
+    def _voice(self, spec: VoiceSpec, installed: bool = True) -> Voice:
+        description = spec.description or (
+            f"CSM-1b {spec.name} (speaker {spec.speaker}, reference clip)" if spec.has_clip
+            else f"CSM-1b speaker {spec.speaker}")
+        return Voice(spec.name, (spec.language,), description, installed=installed)
+
+    @property
+    def default_voice(self) -> Voice | None:
+        return self._voice(self._default_spec(), self._gen is not None)
+
+    def _default_spec(self) -> VoiceSpec:
+        if self.settings.voice:
+            try:
+                return csm_voices.find(self._specs, self.settings.voice)
+            except BackendError:
+                pass
+        if self._specs:
+            return self._specs[0]
+        return csm_voices.raw_voice(self._raw_ids()[0])
+
+    def find_voice(self, name: str | None = None, language: str | None = None) -> Voice | None:
+        found = super().find_voice(name, language)
+        if found is None and name:
+            raw = csm_voices.parse_raw(name)
+            if raw is not None:  # any raw speaker id works, listed or not
+                return self._voice(raw, self._gen is not None)
+        return found
+
+    # --- synthesis --------------------------------------------------------------------
+
+    async def synthesize(
+        self, text: str, voice: Voice, speaker: str | None, utterance: Utterance
+    ) -> AsyncIterator[Chunk]:
+        if self._gen is None:
+            raise BackendUnavailable("CSM is not loaded", backend=self.name)
+        spec = csm_voices.find(self._specs, voice.name)
+        speaker_id = int(speaker) if speaker and speaker.strip().isdigit() else spec.speaker
+        with self._lock:
+            if self._busy and self._queued >= self.settings.max_gpu_queue:
+                raise BackendBusy("GPU queue full", backend=self.name)
+            self._queued += 1
+        context = utterance.state.get("csm")
+        if not isinstance(context, ReplyContext):
+            context = utterance.state["csm"] = ReplyContext()
+        abort = threading.Event()
+
+        def should_stop() -> bool:
+            return abort.is_set() or utterance.cancel.cancelled
+
+        try:
+            async for pcm in iterate_in_thread(
+                lambda: self._sentence(text, spec, speaker_id, context, should_stop),
+                utterance.cancel, self._executor,
+            ):
+                yield pcm
+        finally:
+            abort.set()  # the worker stops at its next frame
+
+    def _sentence(self, text: str, spec: VoiceSpec, speaker: int, context: ReplyContext,
+                  should_stop: Any) -> Iterator[Pcm]:
+        """Runs on the worker thread: one sentence, streamed."""
+        import torch
+
+        from .generator import Cancelled, Sampling, Segment
+        from .stopping import StopRules, frame_cap
+        from .stream import stream_sentence
+
+        with self._lock:
+            self._queued -= 1
+            self._busy = True
+        codes: list[Any] = []
+        try:
+            if should_stop():
+                raise SynthesisCancelled("synthesis cancelled", backend=self.name)
+            if self._gen is None:
+                raise BackendUnavailable("CSM is not loaded", backend=self.name)
+            key = (spec.name, spec.speaker, spec.audio)
+            if context.voice_key != key:  # another voice: its context would mislead
+                context.voice_key, context.segments = key, deque()
+            s = self.settings
+            for audio in stream_sentence(
+                self._gen, text, speaker, StopRules(max_frames=frame_cap(text)),
+                prefix=self._voice_prefix(spec), context=list(context.segments),
+                sampling=Sampling(s.csm_temperature, s.csm_top_k), seed=s.csm_seed,
+                should_stop=should_stop, codes_out=codes,
+            ):
+                yield Pcm(audio, SAMPLE_RATE)
+            if codes and s.csm_context_sentences > 0:
+                context.segments.append(Segment(speaker, text, torch.stack(codes)))
+                while len(context.segments) > s.csm_context_sentences:
+                    context.segments.popleft()
+        except Cancelled:
+            raise SynthesisCancelled("synthesis cancelled", backend=self.name) from None
+        except BackendError:
+            raise
+        except torch.OutOfMemoryError as exc:
+            codes.clear()
+            _free_memory()
+            raise CsmOutOfMemory(f"CUDA out of memory: {exc}".splitlines()[0],
+                                 backend=self.name) from None
+        except Exception as exc:
+            _LOGGER.exception("CSM: sentence failed")
+            raise BackendError(f"CSM failed: {type(exc).__name__}: {exc}",
+                               backend=self.name) from None
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _voice_prefix(self, spec: VoiceSpec) -> tuple[Any, int]:
+        """KV prefix of the voice prompt: clip encoded and prefilled once per voice."""
+        from .generator import Segment
+
+        if not spec.has_clip:
+            return None, 0
+        key = (spec.name, spec.speaker, spec.audio)
+        if key not in self._clip_codes:
+            self._clip_codes[key] = self._encode_clip(spec)
+        segment = Segment(spec.speaker, spec.text, self._clip_codes[key])
+        return self._gen.prefix(key, [segment])
+
+    def _encode_clip(self, spec: VoiceSpec) -> Any:
+        import torch
+
+        samples = csm_voices.read_clip(spec.audio)
+        codec = self._gen.model.codec_model
+        device = next(codec.parameters()).device
+        with torch.inference_mode():
+            wav = torch.from_numpy(samples).to(device=device, dtype=torch.float32)
+            codes = codec.encode(wav.view(1, 1, -1)).audio_codes  # (1, 32, frames)
+        _LOGGER.info("CSM voice %s: %.1f s reference clip, %d frames", spec.name,
+                     len(samples) / SAMPLE_RATE, codes.shape[-1])
+        return codes[0].t().contiguous()
+
+    def _sync(self) -> None:
+        import torch
+
+        if self._loaded is not None and str(self._loaded.device).startswith("cuda"):
+            torch.cuda.synchronize()
+
+
+def _free_memory() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
