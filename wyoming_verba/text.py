@@ -1,0 +1,540 @@
+"""Text cleanup and the incremental sentence splitter.
+
+Replies from Home Assistant's LLM agents arrive token by token and are full of markdown,
+emoji and URLs. `SentenceSplitter.feed` returns each sentence, cleaned, as soon as it is
+complete, so the first one can be spoken while the rest is still being generated.
+
+Pipeline per feed: (SSML tags → text) → lines (markdown block syntax: headings, lists,
+quotes, tables, code fences) → sentence boundaries on the line's raw inline text →
+`clean_sentence` on each whole sentence (inline markdown, HTML, URLs, emoji, symbols).
+Cleaning whole sentences, never raw chunks, is what makes markdown that straddles feed
+boundaries ("**bo" + "ld**") come out right.
+
+When a sentence ends (see `SentenceSplitter` for the exact rule):
+- `. ` `! ` `? ` `… ` (optionally followed by closing quotes/brackets/emphasis), CJK
+  `。！？`, and every newline end a sentence, in the feed that completes them.
+- A feed that ENDS right after `!` or `?` emits the sentence at once (an LLM may pause for
+  seconds before the next token). A feed ending with `.` does too when the word before is a
+  plain word (≥ 2 letters, not an abbreviation): no later text can turn "word." into a
+  number or an abbreviation. The one thing that can: a scheme-less domain split by the
+  tokenizer ("example." + "com"); accepted, it only splits a sentence in two.
+- Held back: abbreviations (`Dr.`, `Mr.`, `e.g.`, `i.e.`, `U.S.`, single initials `J.`),
+  `etc.`/`a.m.`/`p.m.` unless the next word starts upper-case, and small numbers `3. `
+  unless the next word starts upper-case and is not a month ("am 3. Mai").
+
+Cutting: the first sentence of a stream longer than `first_sentence_chars` is cut at a
+clause boundary (`, ` `; ` `: ` ` — `) at least 20 characters in, so the first audio
+starts sooner. Every sentence longer than MAX_SENTENCE_CHARS is cut too (backends choke on
+run-on text, and it bounds the buffer so splitting stays linear in the input).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+
+MIN_CUT_CHARS = 20  # a first-sentence cut leaves at least this much before the boundary
+MAX_SENTENCE_CHARS = 500  # no setting for this yet; run-on text is cut at a clause/space
+_MAX_PREFIX_CHARS = 64  # line-start lookahead (indentation, markers) before giving up
+_MAX_TOKEN_CHARS = 64  # how far back to look for the word before a period
+
+# --- word lists ---------------------------------------------------------------------
+
+# A period after these never ends a sentence.
+NEVER_END = frozenset(
+    "mr mrs ms mx dr prof sr jr st mt ft vs cf fig figs no nos vol vols approx dept est "
+    "gen gov lt col sgt capt rev hon mme mlle bzw ca ggf evtl nr vgl hr fr dipl ing inkl "
+    "zb sog sen rep".split()
+)
+# A period after these ends a sentence only if the next word starts upper-case.
+END_IF_CAPITAL = frozenset("etc usw am pm inc ltd co corp bros jan feb mar apr jun jul aug "
+                           "sep sept oct nov dec".split())
+MONTHS = frozenset(
+    "january february march april may june july august september october november december "
+    "januar februar märz mai juni juli oktober dezember janvier février mars avril juin "
+    "juillet août septembre octobre novembre décembre".split()
+)
+
+# --- regular expressions ------------------------------------------------------------
+
+_TERMINATOR = re.compile(r"[.!?…。！？]")
+_TERMINATOR_RUN = re.compile(r"[.!?…。！？]+")
+_CLOSERS = re.compile(r"[\"'”’»)\]}*_`]*")
+_CJK_TERMINATORS = "。！？"
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_CLAUSE = re.compile(r"[,;:](?= )| [—–](?= )")
+_URL_CHARS = re.compile(r"[/:=&@.]")
+_WORD_AFTER = re.compile(r"[^\W\d_]+")
+
+_INCOMPLETE_MARKER = re.compile(r"(?:`{1,2}|~{1,2}|#{1,6}|[-*+]|\d{1,9}[.)]?)?")
+_LINE_MARKER = re.compile(
+    r"(?P<fence>```|~~~)"
+    r"|(?P<heading>#{1,6})(?:[ \t]+|$)"
+    r"|(?P<bullet>[-*+])[ \t]+"
+    r"|(?P<number>\d{1,9})[.)](?:[ \t]+|$)"
+)
+_QUOTE_INDENT = re.compile(r"[ \t]*(?:>[ \t]*)*")
+
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\((?:[^()\s]|\([^()]*\))*(?:\s+\"[^\"]*\")?\)")
+_REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
+_AUTOLINK = re.compile(r"<((?:https?|ftp)://[^>\s]+)>")
+_CODE_SPAN = re.compile(r"`+([^`]*)`+")
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>|<!--.*?-->")
+_URL = re.compile(r"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'`)\]]+", re.IGNORECASE)
+_URL_HOST = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/\s]*@)?([^/?#:\s]+)", re.IGNORECASE)
+_ARROWS = re.compile(r"\s*(?:->|=>|<-|[\u2190-\u21ff\u27f0-\u27ff\u2b00-\u2b2f])\s*")
+_EMOJI = re.compile(
+    "["
+    "\U0001f000-\U0001faff"  # pictographs, emoticons, transport, flags, supplemental
+    "\u2600-\u27bf"  # miscellaneous symbols and dingbats
+    "\u2b30-\u2bff"  # stars and other symbols
+    "\u231a-\u23ff"  # watch, hourglass, media controls
+    "\ufe0e\ufe0f\u200d\u20e3"  # variation selectors, zero-width joiner, keycap
+    "\U000e0020-\U000e007f"  # tag characters (subdivision flags)
+    "]+"
+)
+_STAR_RUN = re.compile(r"\*+")
+_EDGE_UNDERSCORES = re.compile(r"(?<!\w)_+|_+(?!\w)")
+_INNER_UNDERSCORES = re.compile(r"_+")
+_STRIKE_MARK = re.compile(r"~~|==")
+_DROPPED_SYMBOLS = re.compile(r"[#`\\^~{}\[\]()\"“”„«»‹›]")
+_EDGE_QUOTES = re.compile(r"(?<![^\W_])['‘’‚]|['‘’‚](?![^\W_])")
+_PIPE = re.compile(r"\s*\|\s*")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?…%)。！？、，])")
+_REPEATED_COMMAS = re.compile(r"(?:\s*[,;:]\s*){2,}")
+_LEADING_JUNK = re.compile(r"^(?:[\s,.;:!?…–—/|&]|-(?!\d))+")
+_FINAL_RUN = re.compile(r"([.!?…。！？])[.!?…。！？]+$")
+_COMMA_BEFORE_END = re.compile(r"[,;:\-–—]+([.!?…。！？])$")
+
+
+# --- cleaning one sentence --------------------------------------------------------
+
+
+def _url_host(match: re.Match[str]) -> str:
+    return _host_of(match.group(0))
+
+
+def _autolink_host(match: re.Match[str]) -> str:
+    return _host_of(match.group(1))
+
+
+def _host_of(url: str) -> str:
+    """https://www.example.com/a?b=1 → example.com (keeping punctuation that followed)."""
+    stripped = url.rstrip(".,;:!?")  # sentence punctuation after a URL is not part of it
+    tail = url[len(stripped):]
+    host = _URL_HOST.match(stripped)
+    name = host.group(1).lower() if host else ""
+    if name.startswith("www."):
+        name = name[4:]
+    return name + tail
+
+
+def clean_sentence(text: str) -> str:
+    """Inline cleanup of one sentence or line: speak the words, never the symbols.
+    Returns "" when nothing speakable is left."""
+    text = _IMAGE.sub(" ", text)
+    text = _LINK.sub(r"\1", text)
+    text = _REF_LINK.sub(r"\1", text)
+    text = _AUTOLINK.sub(_autolink_host, text)
+    text = _CODE_SPAN.sub(r"\1", text)
+    text = _HTML_TAG.sub(" ", text)
+    text = html.unescape(text)
+    text = _URL.sub(_url_host, text)
+    text = _EMOJI.sub(" ", text)
+    text = _ARROWS.sub(", ", text)
+    text = _STAR_RUN.sub("", text)
+    text = _STRIKE_MARK.sub("", text)
+    text = _EDGE_UNDERSCORES.sub("", text)
+    text = _INNER_UNDERSCORES.sub(" ", text)  # snake_case → snake case
+    text = _PIPE.sub(", ", text)  # table cells
+    text = _DROPPED_SYMBOLS.sub(" ", text)
+    text = _EDGE_QUOTES.sub("", text)
+    text = _SPACES.sub(" ", text.replace("\n", " "))
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    text = _REPEATED_COMMAS.sub(", ", text)
+    text = _LEADING_JUNK.sub("", text).strip()
+    text = text.rstrip(",;:-–—/|& ")
+    text = _COMMA_BEFORE_END.sub(r"\1", text)
+    # "Wait..." / "Really?!" → one mark: the same whether or not a feed split the run.
+    text = _FINAL_RUN.sub(r"\1", text)
+    if not any(ch.isalnum() for ch in text):
+        return ""
+    return text
+
+
+# --- SSML -----------------------------------------------------------------------------
+
+_SSML_TAG = re.compile(r"<(/?)([A-Za-z][\w:-]*)([^>]*?)(/?)>")
+_SSML_ATTR = re.compile(r"([\w:-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+
+
+class _SsmlFilter:
+    """SSML → plain text with newlines for paragraph/sentence ends and long breaks, commas
+    for short breaks. Streaming: an incomplete tag is held until its `>` arrives."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._skip_depth = 0  # inside <sub alias=…>: its alias was spoken instead
+
+    def feed(self, text: str, final: bool = False) -> str:
+        text = self._pending + text
+        self._pending = ""
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            lt = text.find("<", i)
+            if lt < 0:
+                self._text(out, text[i:])
+                break
+            self._text(out, text[i:lt])
+            if text.startswith("<!--", lt):
+                end = text.find("-->", lt)
+                if end < 0:
+                    self._pending = "" if final else text[lt:]
+                    break
+                i = end + 3
+                continue
+            gt = text.find(">", lt)
+            if gt < 0:
+                self._pending = "" if final else text[lt:]
+                break
+            self._tag(out, text[lt : gt + 1])
+            i = gt + 1
+        return "".join(out)
+
+    def _text(self, out: list[str], text: str) -> None:
+        if text and not self._skip_depth:
+            out.append(text.replace("\n", " ").replace("\r", " "))
+
+    def _tag(self, out: list[str], tag: str) -> None:
+        m = _SSML_TAG.fullmatch(tag)
+        if not m:
+            return
+        closing, name, attrs = m.group(1) == "/", m.group(2).lower(), m.group(3)
+        values = {a.lower(): v1 or v2 for a, v1, v2 in _SSML_ATTR.findall(attrs)}
+        if name == "sub":
+            if closing:
+                self._skip_depth = max(0, self._skip_depth - 1)
+            elif values.get("alias") and not m.group(4):
+                out.append(" " + values["alias"] + " ")
+                self._skip_depth += 1
+            return
+        if self._skip_depth:
+            return
+        if name in ("p", "s", "paragraph", "sentence"):
+            out.append("\n")
+        elif name == "break":
+            out.append("\n" if _is_long_break(values) else ", ")
+        elif name in ("speak", "voice", "prosody", "emphasis", "say-as", "phoneme", "lang"):
+            out.append(" " if name in ("speak", "voice") else "")
+
+
+def _is_long_break(attrs: dict[str, str]) -> bool:
+    if attrs.get("strength", "").lower() in ("strong", "x-strong"):
+        return True
+    m = re.fullmatch(r"\s*([\d.]+)\s*(ms|s)\s*", attrs.get("time", ""))
+    if not m:
+        return False
+    try:
+        ms = float(m.group(1)) * (1000 if m.group(2) == "s" else 1)
+    except ValueError:
+        return False
+    return ms >= 500
+
+
+# --- the splitter -------------------------------------------------------------------
+
+_BOUNDARY, _NOT, _NEED_MORE = 1, 2, 3
+
+
+def _plain_word(token: str) -> bool:
+    return len(token) >= 2 and token.replace("'", "").replace("-", "").isalpha()
+
+
+def _dotted(token: str) -> bool:
+    """U.S, e.g, i.e, z.B, a.m: letters joined by periods."""
+    parts = token.split(".")
+    return len(parts) > 1 and all(len(p) <= 2 and p.isalpha() for p in parts)
+
+
+class SentenceSplitter:
+    """Incremental sentence splitter for streamed text (see the module docstring for the
+    rules). `feed` returns the cleaned sentences completed by that text; `flush` returns
+    the cleaned rest at end of stream. Never returns "" or punctuation-only sentences.
+
+    Linear time: the current line is scanned from a remembered offset, never from its
+    start again, and a sentence never grows beyond MAX_SENTENCE_CHARS."""
+
+    def __init__(self, first_sentence_chars: int = 100, ssml: bool = False) -> None:
+        self.first_sentence_chars = first_sentence_chars
+        self._ssml = _SsmlFilter() if ssml else None
+        self._first_pending = True
+        # line state
+        self._at_line_start = True
+        self._prefix = ""  # raw start of the line, until its markdown marker is known
+        self._in_code = False
+        self._skip_line = False  # rest of this line is code or a fence's info string
+        # inline state of the current line
+        self._buf = ""
+        self._start = 0  # where the current sentence begins in _buf
+        self._pos = 0  # where scanning resumes
+
+    # -- public API --
+
+    def feed(self, text: str) -> list[str]:
+        if self._ssml is not None:
+            text = self._ssml.feed(text)
+        out: list[str] = []
+        self._process(text, out)
+        return out
+
+    def flush(self) -> list[str]:
+        out: list[str] = []
+        if self._ssml is not None:
+            self._process(self._ssml.feed("", final=True), out)
+        if self._at_line_start and self._prefix:
+            self._classify_line(final=True)
+            self._start_inline(out)
+        self._end_line(out)
+        self._at_line_start, self._prefix = True, ""
+        self._in_code = self._skip_line = False
+        return out
+
+    # -- lines --
+
+    def _process(self, text: str, out: list[str]) -> None:
+        i, n = 0, len(text)
+        while i < n:
+            nl = text.find("\n", i)
+            stop = n if nl < 0 else nl
+            if self._at_line_start:
+                # Only as much as a marker needs; the rest of the line goes inline.
+                room = max(0, _MAX_PREFIX_CHARS + 1 - len(self._prefix))
+                take = min(stop, i + room)
+                self._prefix += text[i:take]
+                i = take
+                if not self._classify_line(final=(i == nl)):
+                    return  # undecided: all of this feed is in _prefix
+                self._start_inline(out)
+                continue
+            if not self._skip_line:
+                self._append(text[i:stop], out)
+            if nl < 0:
+                return
+            self._end_line(out)
+            self._at_line_start, self._skip_line = True, False
+            i = nl + 1
+
+    def _start_inline(self, out: list[str]) -> None:
+        rest, self._prefix = self._prefix, ""
+        if rest and not self._skip_line:
+            self._append(rest, out)
+
+    def _classify_line(self, final: bool) -> bool:
+        """Decide what the line in `_prefix` is. Leaves the inline remainder in `_prefix`
+        and returns True once decided; False while more characters are needed."""
+        prefix = self._prefix
+        indent = _QUOTE_INDENT.match(prefix)
+        body_at = indent.end() if indent else 0
+        body = prefix[body_at:]
+        undecided = _INCOMPLETE_MARKER.fullmatch(body) is not None
+        if undecided and not final and len(prefix) <= _MAX_PREFIX_CHARS:
+            return False
+        self._at_line_start = False
+        marker = _LINE_MARKER.match(body)
+        if marker is not None and marker.lastgroup == "fence":
+            self._in_code = not self._in_code
+            self._skip_line = True  # the fence and its info string ("```python")
+            self._prefix = ""
+        elif self._in_code:
+            self._skip_line = True  # never read code aloud
+            self._prefix = ""
+        else:
+            self._prefix = body[marker.end():] if marker else body
+        return True
+
+    def _end_line(self, out: list[str]) -> None:
+        self._scan(out, final=True)
+        if self._start < len(self._buf):
+            self._emit(self._buf[self._start:], out)
+        self._buf, self._start, self._pos = "", 0, 0
+
+    # -- inline text and sentence boundaries --
+
+    def _append(self, text: str, out: list[str]) -> None:
+        text = _SPACES.sub(" ", text)
+        if text.startswith(" ") and (not self._buf or self._buf.endswith(" ")):
+            text = text[1:]
+        if not text:
+            return
+        if self._start > 4096:  # compact now and then, not per sentence
+            self._buf = self._buf[self._start:]
+            self._pos -= self._start
+            self._start = 0
+        self._buf += text
+        self._scan(out, final=False)
+        self._cut_long(out)
+
+    def _scan(self, out: list[str], final: bool) -> None:
+        buf = self._buf
+        pos = self._pos
+        while True:
+            m = _TERMINATOR.search(buf, pos)
+            if m is None:
+                self._pos = len(buf)
+                return
+            k = m.start()
+            run_end = _TERMINATOR_RUN.match(buf, k).end()  # type: ignore[union-attr]
+            end = _CLOSERS.match(buf, run_end).end()  # type: ignore[union-attr]
+            decision = self._decide(buf, k, run_end, end, final)
+            if decision == _BOUNDARY:
+                self._emit(buf[self._start:end], out)
+                self._start = pos = end
+            elif decision == _NOT:
+                pos = run_end
+            else:
+                self._pos = k
+                return
+
+    def _decide(self, buf: str, k: int, run_end: int, end: int, final: bool) -> int:
+        term = buf[k:run_end]
+        if term[0] in _CJK_TERMINATORS:
+            return _BOUNDARY
+        if end >= len(buf):  # the data ends right here
+            if final:
+                return _BOUNDARY
+            if term[0] in "!?" and not _URL_CHARS.search(self._token(buf, k)):
+                return _BOUNDARY  # "?" inside a URL ("/a?b=1") is no sentence end
+            if term == "." and _plain_word(self._token(buf, k)) and not self._held(buf, k):
+                return _BOUNDARY
+            return _NEED_MORE
+        if buf[end] != " ":
+            return _NOT  # 3.5, example.com, e.g.x, Yahoo!Mail
+        if term[0] in "!?…" or len(term) > 1:
+            return _BOUNDARY
+        token = self._token(buf, k)
+        low = token.lower()
+        conditional = low.replace(".", "") in END_IF_CAPITAL  # etc, a.m, p.m
+        if not conditional and (low in NEVER_END or _dotted(token) or (
+            len(token) == 1 and token.isalpha() and token != "I"
+        )):
+            return _NOT
+        ordinal = token.isdigit() and len(token) <= 2
+        if not (conditional or ordinal):
+            return _BOUNDARY
+        if end + 1 >= len(buf):
+            return _BOUNDARY if final else _NEED_MORE
+        nxt = buf[end + 1]
+        if not nxt.isupper():
+            return _NOT
+        if conditional:
+            return _BOUNDARY
+        word = _WORD_AFTER.match(buf, end + 1)
+        if word is None:
+            return _BOUNDARY
+        if word.end() >= len(buf) and not final:
+            return _NEED_MORE  # "3. Ma…" may become a month
+        return _NOT if word.group(0).lower() in MONTHS else _BOUNDARY
+
+    def _held(self, buf: str, k: int) -> bool:
+        low = self._token(buf, k).lower()
+        return low in NEVER_END or low.replace(".", "") in END_IF_CAPITAL
+
+    def _token(self, buf: str, k: int) -> str:
+        """The word before position k, without opening quotes, brackets or markup."""
+        lo = max(self._start, k - _MAX_TOKEN_CHARS)
+        space = buf.rfind(" ", lo, k)
+        token = buf[(space + 1 if space >= 0 else lo):k]
+        return token.lstrip("\"'“‘«([{*_`~>").rstrip("*_`")
+
+    # -- emitting and cutting --
+
+    def _emit(self, raw: str, out: list[str]) -> None:
+        if self._first_pending and len(raw.strip()) > self.first_sentence_chars:
+            cut = self._clause_cut(raw, 0, complete=True)
+            if cut is not None and clean_sentence(raw[cut:]):
+                self._emit_head(raw[:cut], out)
+                raw = raw[cut:]
+        sentence = clean_sentence(raw)
+        if sentence:
+            out.append(sentence)
+            self._first_pending = False
+
+    def _cut_long(self, out: list[str]) -> None:
+        """Cut the pending sentence if it is the long first one or a run-on."""
+        pending = len(self._buf) - self._start
+        if self._first_pending and pending > self.first_sentence_chars:
+            cut = self._clause_cut(self._buf, self._start, complete=False)
+            if cut is not None:
+                self._cut_at(cut, out)
+                return
+        if pending > MAX_SENTENCE_CHARS:
+            limit = self._start + MAX_SENTENCE_CHARS
+            cut = _last_clause(self._buf, self._start, self._start + MIN_CUT_CHARS, limit)
+            if cut is None:
+                space = self._buf.rfind(" ", self._start + MIN_CUT_CHARS, limit)
+                cut = space + 1 if space > 0 else limit
+            self._cut_at(cut, out)
+
+    def _emit_head(self, raw: str, out: list[str]) -> None:
+        """The first part of a cut sentence keeps a comma: the voice then sounds like it
+        goes on instead of ending the sentence."""
+        head = clean_sentence(raw)
+        if head:
+            out.append(head + "," if head[-1].isalnum() else head)
+            self._first_pending = False
+
+    def _cut_at(self, cut: int, out: list[str]) -> None:
+        self._emit_head(self._buf[self._start:cut], out)
+        self._start = cut
+        self._pos = max(self._pos, cut)
+
+    def _clause_cut(self, text: str, start: int, complete: bool) -> int | None:
+        """Where to cut a long first sentence: the last clause boundary within the limit
+        (at least MIN_CUT_CHARS in), else the first one after it. Offsets are absolute."""
+        limit = start + self.first_sentence_chars
+        best = _last_clause(text, start, start + MIN_CUT_CHARS, limit)
+        if best is not None:
+            return best
+        for m in _CLAUSE.finditer(text, limit):
+            cut = m.end() + 1  # after the space that confirms the boundary
+            if _safe_cut(text[start:cut]):
+                return cut
+        return None
+
+
+def _last_clause(text: str, start: int, lo: int, hi: int) -> int | None:
+    """The end of the last clause boundary in text[lo:hi] (offsets after its space)."""
+    best = None
+    for m in _CLAUSE.finditer(text, lo, hi + 2):  # +2: the lookahead needs its space
+        cut = m.end() + 1
+        if cut <= hi + 1 and _safe_cut(text[start:cut]):
+            best = cut
+    return best
+
+
+def _safe_cut(head: str) -> bool:
+    """Not inside a link, code span or bracket: the two halves are cleaned apart."""
+    return (head.count("[") <= head.count("]") and head.count("(") <= head.count(")")
+            and head.count("`") % 2 == 0)
+
+
+def split_sentences(text: str, first_sentence_chars: int = 100, ssml: bool = False) -> list[str]:
+    """The whole text at once: the same sentences `SentenceSplitter` would stream."""
+    splitter = SentenceSplitter(first_sentence_chars, ssml=ssml)
+    return splitter.feed(text) + splitter.flush()
+
+
+def _join(sentences: Iterable[str]) -> str:
+    parts = []
+    for s in sentences:
+        parts.append(s if s[-1] in ".!?…。！？,;:" else s + ".")
+    return " ".join(parts)
+
+
+def clean_text(text: str, *, ssml: bool = False) -> str:
+    """Whole-text cleanup: markdown, HTML, URLs, emoji (and SSML tags with ssml=True)
+    removed; one line of speakable text whose lines/items end in punctuation."""
+    return _join(split_sentences(text, first_sentence_chars=1 << 30, ssml=ssml))
