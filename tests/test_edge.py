@@ -14,6 +14,7 @@ import edge_tts.drm
 import numpy as np
 import pytest
 
+from tests import client
 from tests.fake_edge import DEFAULT_VOICES, FakeEdge
 from tests.test_mp3 import assert_same_audio, reference_decode
 from wyoming_verba.backends import edge as edge_module
@@ -187,6 +188,8 @@ async def test_rate_limit_and_service_errors_retry_once(backend, fake, mode, err
     assert isinstance(error, error_type) and error.transient
     assert error.backend == "edge"
     assert fake.connections == 2
+    # one failed sentence does not unlist the voices: cooling down is the chain's call
+    assert all(v.installed for v in backend.voices())
 
 
 @pytest.mark.parametrize("mode", ["429", "503", "no_audio", "stall_before_audio"])
@@ -268,7 +271,7 @@ async def test_unreachable_edge_is_unavailable(settings, monkeypatch) -> None:
     try:
         _, error = await speak_until_error(backend)
         assert isinstance(error, BackendUnavailable) and error.transient
-        assert not any(v.installed for v in backend.voices())
+        assert not any(v.installed for v in backend.voices())  # from the start-up probe
     finally:
         await backend.stop()
 
@@ -430,3 +433,36 @@ async def test_malformed_options_are_refused_at_start(fake, settings, field, val
     with pytest.raises(BackendUnavailable, match="edge-rate"):
         await EdgeBackend(replace(settings, **{field: value})).start()
     assert fake.voice_list_requests == 0
+
+
+# --- through the Wyoming server ---------------------------------------------------------
+
+
+async def test_end_to_end_through_the_wyoming_server(fake, verba_server) -> None:
+    srv = await verba_server("--backend", "edge", "--output-rate", "24000")
+    info = await client.describe(srv.uri)
+    listed = {v.name: v for program in info.tts for v in program.voices}
+    assert listed["en-US-GuyNeural"].installed
+    assert listed["de-DE-KatjaNeural"].languages == ["de-DE"]
+
+    reply = await client.speak(srv.uri, "Hello there. How are you today?",
+                                voice="de-DE-KatjaNeural")
+    assert reply.errors == []
+    assert reply.rate == 24000 and reply.chunk_formats == {(24000, 2, 1)}
+    assert [r.voice for r in fake.requests] == ["de-DE-KatjaNeural"] * len(fake.requests)
+    assert " ".join(r.text for r in fake.requests) == "Hello there. How are you today?"
+    expected = np.concatenate([reference_decode(m)[0] for m in fake.mp3_sent])
+    assert abs(reply.seconds - expected.size / 24000) < 0.05
+
+    before = len(fake.requests)
+    streamed = await client.speak_streaming(srv.uri, ["Good morning ", "to you. ", "Bye now."])
+    assert streamed.errors == [] and streamed.seconds > 0.5
+    assert " ".join(r.text for r in fake.requests[before:]) == "Good morning to you. Bye now."
+
+
+async def test_end_to_end_error_event_when_edge_is_down(fake, verba_server) -> None:
+    srv = await verba_server("--backend", "edge")
+    fake.mode = "503"
+    reply = await client.speak(srv.uri, "Hello there.")
+    assert reply.errors and reply.audio == b""
+    assert "503" in reply.errors[0].text

@@ -41,6 +41,9 @@ from .mp3 import Mp3DecodeError, Mp3Decoder
 _LOGGER = logging.getLogger(__name__)
 
 TICKS_PER_SECOND = 10_000_000
+# The MP3 decoder's output lags Edge's timeline by 529 samples; a word counts as sent
+# only once its audio has really left, so word marks include the lag.
+DECODER_DELAY_S = 529 / 24000
 # Missing settings (constants until Settings grows them):
 VOICE_LIST_TIMEOUT = 2.0  # start-up voice-list fetch; must never hold the server's start
 REPROBE_MIN_INTERVAL = 5.0  # while Edge is unreachable, re-fetch the voice list this often
@@ -263,8 +266,8 @@ class EdgeBackend(Backend):
                     if isinstance(error, EdgeNoAudio) and not self._known(voice.name):
                         raise VoiceNotFound(f"Edge has no voice {voice.name!r}",
                                             backend=self.name) from None
-                    if isinstance(error, (BackendUnavailable, BackendTimeout)):
-                        self._set_usable(False)
+                    # `installed` stays as the last voice-list probe said: cooling down
+                    # after failed sentences is the chain's call.
                     raise error from None
                 _LOGGER.debug("Edge attempt %d failed (%s); retrying", attempt, error)
 
@@ -415,5 +418,5 @@ class _WordMarker:
         if index < 0:  # Edge reworded it (numbers, abbreviations): no safe resume point
             return None
         self.cursor = index + len(word)
-        audio_end = (item["offset"] + item["duration"]) / TICKS_PER_SECOND
+        audio_end = (item["offset"] + item["duration"]) / TICKS_PER_SECOND + DECODER_DELAY_S
         return WordMark(text_end=self.cursor, audio_end=audio_end)
