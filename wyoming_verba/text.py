@@ -457,6 +457,10 @@ class SentenceSplitter:
             if cut is not None and clean_sentence(raw[cut:]):
                 self._emit_head(raw[:cut], out)
                 raw = raw[cut:]
+        while len(raw) > MAX_SENTENCE_CHARS:
+            cut = _run_on_cut(raw, 0)
+            self._emit_head(raw[:cut], out)
+            raw = raw[cut:]
         sentence = clean_sentence(raw)
         if sentence:
             out.append(sentence)
@@ -470,13 +474,9 @@ class SentenceSplitter:
             if cut is not None:
                 self._cut_at(cut, out)
                 return
-        if pending > MAX_SENTENCE_CHARS:
-            limit = self._start + MAX_SENTENCE_CHARS
-            cut = _last_clause(self._buf, self._start, self._start + MIN_CUT_CHARS, limit)
-            if cut is None:
-                space = self._buf.rfind(" ", self._start + MIN_CUT_CHARS, limit)
-                cut = space + 1 if space > 0 else limit
-            self._cut_at(cut, out)
+        while len(self._buf) - self._start > MAX_SENTENCE_CHARS:
+            self._cut_at(_run_on_cut(self._buf, self._start), out)
+            self._scan(out, final=False)  # sentences that end after the cut
 
     def _emit_head(self, raw: str, out: list[str]) -> None:
         """The first part of a cut sentence keeps a comma: the voice then sounds like it
@@ -503,6 +503,17 @@ class SentenceSplitter:
             if _safe_cut(text[start:cut]):
                 return cut
         return None
+
+
+def _run_on_cut(text: str, start: int) -> int:
+    """Where to cut a sentence longer than MAX_SENTENCE_CHARS: its last clause boundary
+    within the limit, else its last space, else the limit itself."""
+    limit = start + MAX_SENTENCE_CHARS
+    cut = _last_clause(text, start, start + MIN_CUT_CHARS, limit)
+    if cut is None:
+        space = text.rfind(" ", start + MIN_CUT_CHARS, limit)
+        cut = space + 1 if space > 0 else limit
+    return cut
 
 
 def _last_clause(text: str, start: int, lo: int, hi: int) -> int | None:
