@@ -10,7 +10,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tests.tiny_csm import build_tiny_csm  # noqa: E402
+from tests.tiny_csm import shared_tiny_csm  # noqa: E402
 from wyoming_verba.backends.csm.generator import (  # noqa: E402
     CsmGenerator,
     Sampling,
@@ -33,8 +33,8 @@ GREEDY = Sampling(temperature=0, top_k=0)
 
 
 @pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory):
-    return build_tiny_csm(tmp_path_factory.mktemp("tiny-csm"))
+def tiny_dir():
+    return shared_tiny_csm()
 
 
 @pytest.fixture(scope="session")

@@ -114,3 +114,20 @@ def build_tiny_csm(out_dir: Path, seed: int = 0) -> Path:
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return out_dir
+
+
+_SHARED: Path | None = None
+
+
+def shared_tiny_csm() -> Path:
+    """One checkpoint per test session, shared by every CSM test module."""
+    global _SHARED
+    if _SHARED is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="tiny-csm-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        _SHARED = build_tiny_csm(tmp / "model")
+    return _SHARED

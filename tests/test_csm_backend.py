@@ -1,0 +1,291 @@
+"""The CSM backend on a tiny random checkpoint: loading, voices, context, queue, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from tests.tiny_csm import shared_tiny_csm  # noqa: E402
+from wyoming_verba.backends.base import (  # noqa: E402
+    BackendBusy,
+    BackendError,
+    BackendUnavailable,
+    Pcm,
+    SynthesisCancelled,
+    Utterance,
+    VoiceNotFound,
+)
+from wyoming_verba.backends.csm import CsmBackend, CsmOutOfMemory  # noqa: E402
+from wyoming_verba.backends.csm import voices as csm_voices  # noqa: E402
+from wyoming_verba.settings import Settings  # noqa: E402
+
+FRAMES = 6  # per sentence in these tests: keeps the suite fast
+
+
+def write_wav(path: Path, seconds: float, rate: int, channels: int = 1) -> None:
+    t = np.arange(int(seconds * rate)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.repeat(tone, channels).tobytes())
+
+
+@pytest.fixture
+def voices_dir(tmp_path):
+    d = tmp_path / "voices"
+    d.mkdir()
+    write_wav(d / "narrator.wav", 1.2, 44100, channels=2)
+    (d / "narrator.txt").write_text("This is my reference voice.")
+    (d / "narrator.json").write_text(json.dumps({"speaker": 1, "description": "calm"}))
+    (d / "plain.json").write_text(json.dumps({"speaker": 3}))
+    return d
+
+
+@pytest.fixture(autouse=True)
+def short_sentences(monkeypatch):
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text: FRAMES)
+
+
+def settings(**kw) -> Settings:
+    base = dict(csm_model=str(shared_tiny_csm()), csm_device="cpu", csm_seed=1,
+                backends=("csm",))
+    return Settings(**{**base, **kw})
+
+
+async def started(**kw) -> CsmBackend:
+    backend = CsmBackend(settings(**kw))
+    await backend.start()
+    return backend
+
+
+async def speak(backend, text, utterance, voice=None, speaker=None) -> bytes:
+    voice = voice or backend.default_voice
+    out = b""
+    async for chunk in backend.synthesize(text, voice, speaker, utterance):
+        assert isinstance(chunk, Pcm) and chunk.rate == 24000 and chunk.width == 2
+        out += chunk.audio
+    return out
+
+
+# --- voices files -------------------------------------------------------------------
+
+
+def test_voices_directory_and_file(voices_dir, tmp_path):
+    specs = {s.name: s for s in csm_voices.load_voices(voices_dir)}
+    assert specs["narrator"].speaker == 1 and specs["narrator"].has_clip
+    assert specs["narrator"].text == "This is my reference voice."
+    assert specs["plain"].speaker == 3 and not specs["plain"].has_clip
+    clip = csm_voices.read_clip(voices_dir / "narrator.wav")  # 44.1 kHz stereo in
+    assert clip.dtype == np.float32 and abs(len(clip) - 1.2 * 24000) < 50
+    assert 0.15 < float(np.abs(clip).max()) < 0.35
+
+    f = tmp_path / "voices.json"
+    f.write_text(json.dumps({"voices": {"guide": {"speaker": 2, "audio": "voices/narrator.wav",
+                                                  "text": "Hi.", "language": "en-GB"}}}))
+    (guide,) = csm_voices.load_voices(f)
+    assert guide.audio == voices_dir / "narrator.wav" and guide.language == "en-GB"
+
+    f.write_text(json.dumps({"voices": {"bad": {"audio": "voices/narrator.wav"}}}))
+    with pytest.raises(csm_voices.VoicesFileError, match="transcript"):
+        csm_voices.load_voices(f)
+    with pytest.raises(csm_voices.VoicesFileError, match="no such"):
+        csm_voices.load_voices(tmp_path / "missing")
+
+
+def test_raw_speaker_voices_need_no_file():
+    backend = CsmBackend(settings(speaker="4"))
+    names = [v.name for v in backend.voices()]
+    assert names == ["speaker-4", "speaker-0", "speaker-1"]
+    assert backend.default_voice.name == "speaker-4"
+    assert backend.find_voice("speaker-17").name == "speaker-17"
+    assert backend.find_voice("nobody") is None
+    assert not backend.voices()[0].installed  # not loaded yet: honest
+    with pytest.raises(VoiceNotFound):
+        csm_voices.find([], "nobody")
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+async def test_missing_model_names_the_fix(tmp_path):
+    backend = CsmBackend(settings(csm_model="sesame/definitely-not-here"))
+    with pytest.raises(BackendUnavailable) as err:
+        await backend.start()
+    message = str(err.value)
+    assert "HF_TOKEN" in message and "--csm-model" in message and "licence" in message
+    assert err.value.transient is False
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BackendUnavailable, match="CSM checkpoint"):
+        await CsmBackend(settings(csm_model=str(empty))).start()
+
+
+async def test_bad_voices_file_is_unavailable(tmp_path):
+    bad = tmp_path / "v.json"
+    bad.write_text("{nope")
+    with pytest.raises(BackendUnavailable, match="v.json"):
+        await CsmBackend(settings(csm_voices=bad)).start()
+
+
+# --- synthesis --------------------------------------------------------------------------
+
+
+async def test_speaks_with_reference_clip_and_carries_context(voices_dir, monkeypatch):
+    backend = await started(csm_voices=voices_dir, csm_context_sentences=2)
+    try:
+        voice = backend.find_voice("narrator")
+        assert voice.installed and voice.description == "calm"
+        encoded = []
+        original_encode = backend._encode_clip
+        monkeypatch.setattr(backend, "_encode_clip",
+                            lambda spec: encoded.append(spec.name) or original_encode(spec))
+        seen = []
+        original_frames = backend._gen.frames
+
+        def spy(text, speaker, stop, **kw):
+            seen.append((text, speaker, kw["prefix"], [s.text for s in kw["context"]]))
+            return original_frames(text, speaker, stop, **kw)
+
+        monkeypatch.setattr(backend._gen, "frames", spy)
+        utterance = Utterance("r1")
+        texts = ["First sentence.", "Second one.", "Third one."]
+        for text in texts:
+            audio = await speak(backend, text, utterance, voice)
+            assert len(audio) == FRAMES * 1920 * 2
+            assert np.abs(np.frombuffer(audio, "<i2")).max() > 100
+        assert encoded == []  # the clip was encoded once, at start-up
+        assert [s[3] for s in seen] == [[], ["First sentence."], ["First sentence.",
+                                                                  "Second one."]]
+        assert all(s[1] == 1 for s in seen)  # the voice's speaker id
+        prefix_kv, prefix_len = seen[0][2]
+        assert prefix_len > 15 and all(s[2][0] is prefix_kv for s in seen)  # reused KV
+        ctx = utterance.state["csm"]
+        assert [s.text for s in ctx.segments] == ["Second one.", "Third one."]
+        assert all(s.codes.shape == (FRAMES, 32) for s in ctx.segments)
+
+        # a new reply starts without context; the request's speaker id overrides
+        seen.clear()
+        await speak(backend, "New reply.", Utterance("r2"), voice, speaker="0")
+        assert seen[0][3] == [] and seen[0][1] == 0
+    finally:
+        await backend.stop()
+
+
+async def test_seeded_output_is_reproducible():
+    backend = await started()
+    try:
+        a = await speak(backend, "Same words.", Utterance("a"))
+        b = await speak(backend, "Same words.", Utterance("b"))
+        assert a == b and len(a) == FRAMES * 1920 * 2
+    finally:
+        await backend.stop()
+
+
+async def test_cancel_stops_generation_at_next_frame(monkeypatch):
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text: 200)
+    backend = await started()
+    try:
+        frames = []
+        original = backend._gen.next_frame
+
+        def counting(*a, **k):
+            frames.append(1)
+            return original(*a, **k)
+
+        monkeypatch.setattr(backend._gen, "next_frame", counting)
+        utterance = Utterance("c")
+        got = 0
+        with pytest.raises(SynthesisCancelled):
+            async for _chunk in backend.synthesize("Long sentence here.", backend.default_voice,
+                                                   None, utterance):
+                got += 1
+                utterance.cancel.cancel()
+        await asyncio.sleep(0.3)
+        assert got == 1
+        assert len(frames) < 10  # 2 for the first chunk, then at most one more frame or so
+        assert not backend._busy and backend._queued == 0
+        assert "csm" not in utterance.state or not utterance.state["csm"].segments
+    finally:
+        await backend.stop()
+
+
+async def test_consumer_leaving_stops_the_worker(monkeypatch):
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text: 200)
+    backend = await started()
+    try:
+        frames = []
+        original = backend._gen.next_frame
+        monkeypatch.setattr(backend._gen, "next_frame",
+                            lambda *a, **k: frames.append(1) or original(*a, **k))
+        agen = backend.synthesize("Walk away.", backend.default_voice, None, Utterance("w"))
+        await agen.__anext__()
+        await agen.aclose()  # like a client that disconnected
+        await asyncio.sleep(0.5)
+        assert len(frames) < 12
+        monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda t: FRAMES)
+        audio = await speak(backend, "Next one works.", Utterance("n"))  # worker is free
+        assert len(audio) == FRAMES * 1920 * 2
+    finally:
+        await backend.stop()
+
+
+async def test_queue_full_is_busy(monkeypatch):
+    backend = await started(max_gpu_queue=1)
+    try:
+        release = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        original = backend._gen.next_frame
+
+        def slow(*a, **k):
+            asyncio.run_coroutine_threadsafe(release.wait(), loop).result(10)
+            return original(*a, **k)
+
+        monkeypatch.setattr(backend._gen, "next_frame", slow)
+        first = asyncio.create_task(speak(backend, "One.", Utterance("1")))
+        await asyncio.sleep(0.2)
+        assert backend._busy
+        second = asyncio.create_task(speak(backend, "Two.", Utterance("2")))  # waits
+        await asyncio.sleep(0.1)
+        with pytest.raises(BackendBusy, match="GPU queue full"):
+            await speak(backend, "Three.", Utterance("3"))
+        release.set()
+        assert len(await first) == len(await second) == FRAMES * 1920 * 2
+    finally:
+        await backend.stop()
+
+
+async def test_failures_are_typed(monkeypatch):
+    backend = await started()
+    try:
+        def oom(*a, **k):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+
+        monkeypatch.setattr(backend._gen, "next_frame", oom)
+        with pytest.raises(CsmOutOfMemory, match="out of memory") as err:
+            await speak(backend, "Boom.", Utterance("o"))
+        assert err.value.transient and isinstance(err.value, BackendUnavailable)
+
+        def broken(*a, **k):
+            raise IndexError("index 2049 is out of bounds")
+
+        monkeypatch.setattr(backend._gen, "next_frame", broken)
+        with pytest.raises(BackendError, match="IndexError"):
+            await speak(backend, "Boom.", Utterance("e"))
+        monkeypatch.undo()
+        monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda t: FRAMES)
+        assert len(await speak(backend, "Recovered.", Utterance("r"))) == FRAMES * 1920 * 2
+    finally:
+        await backend.stop()
