@@ -1,0 +1,45 @@
+"""End to end: the Wyoming server with `--backend csm --csm-model <tiny checkpoint>`."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from tests.client import describe, speak, speak_streaming  # noqa: E402
+from tests.tiny_csm import shared_tiny_csm  # noqa: E402
+
+FRAMES = 5
+
+
+@pytest.fixture(autouse=True)
+def short_sentences(monkeypatch):
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text: FRAMES)
+
+
+async def test_csm_through_the_server(verba_server):
+    srv = await verba_server("--backend", "csm", "--csm-model", str(shared_tiny_csm()),
+                             "--csm-device", "cpu", "--csm-seed", "3", "--speaker", "1")
+    info = await describe(srv.uri)
+    (program,) = info.tts
+    names = [v.name for v in program.voices]
+    assert names == ["speaker-1", "speaker-0"]  # --speaker (SESAME_SPEAKER_ID) first
+    assert all(v.installed and v.languages == ["en-US"] for v in program.voices)
+
+    reply = await speak(srv.uri, "Hello from the tiny model.")
+    assert not reply.errors
+    assert reply.rate == 24000 and reply.width == 2 and reply.channels == 1
+    assert abs(reply.seconds - FRAMES * 0.08) < 0.01
+    assert np.abs(reply.samples).max() > 0.003
+
+    # Two sentences streamed the Home Assistant way: each spoken once, same format.
+    streamed = await speak_streaming(srv.uri, ["First sentence here. ", "Second one."],
+                                     voice="speaker-0")
+    assert not streamed.errors
+    assert len(streamed.chunk_formats) == 1
+    assert abs(streamed.seconds - 2 * FRAMES * 0.08) < 0.02
