@@ -74,13 +74,15 @@ def _voice(voice: str | None, speaker: str | None, language: str | None) -> Synt
     return SynthesizeVoice(name=voice, speaker=speaker, language=language)
 
 
-async def read_until(client: AsyncClient, reply: Reply, *types: str) -> Reply:
-    """Read events into `reply` until one of `types` (or an error) arrives."""
+async def read_until(
+    client: AsyncClient, reply: Reply, *types: str, stop_on_error: bool = True
+) -> Reply:
+    """Read events into `reply` until one of `types` (or, if asked, an error) arrives."""
     while True:
         event = await asyncio.wait_for(client.read_event(), TIMEOUT)
         assert event is not None, f"server closed the connection; got {reply.types}"
         reply.add(event)
-        if event.type in types or Error.is_type(event.type):
+        if event.type in types or (stop_on_error and Error.is_type(event.type)):
             return reply
 
 
@@ -135,7 +137,8 @@ async def speak_streaming(
                 await asyncio.sleep(delay)
         await c.write_event(Synthesize(text="".join(chunks), voice=sv).event())
         await c.write_event(SynthesizeStop().event())
-        return await read_until(c, reply, SynthesizeStopped().event().type)
+        # Read past an error: the stream must still end with synthesize-stopped.
+        return await read_until(c, reply, SynthesizeStopped().event().type, stop_on_error=False)
 
     if client is not None:
         return await run(client)

@@ -184,6 +184,10 @@ class BackendChain:
 
     # --- speaking --------------------------------------------------------------
 
+    def first_usable(self) -> str | None:
+        order = self._order()
+        return order[0].name if order else None
+
     def _order(self) -> list[Backend]:
         """Usable backends first; if all are cooling down, try them anyway: better late
         audio than silence."""

@@ -1,0 +1,194 @@
+"""The failover chain with injected faults: every word heard once, in one format."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from tests.backends import Faults, ToneBackend, dominant_frequency
+from tests.client import describe, speak, speak_streaming
+from wyoming_verba.backends.base import BackendBusy, BackendUnavailable, Utterance, VoiceNotFound
+from wyoming_verba.backends.chain import AllBackendsFailed, BackendChain, SentenceOutcome
+
+
+def two_tones(**faults) -> tuple[ToneBackend, ToneBackend]:
+    first = ToneBackend(name="first", frequency=440.0, rate=16000, faults=Faults(**faults))
+    second = ToneBackend(name="second", frequency=1000.0, rate=22050)
+    return first, second
+
+
+async def chain_of(*backends, **kwargs) -> BackendChain:
+    chain = BackendChain(list(backends), **kwargs)
+    await chain.start()
+    return chain
+
+
+async def collect(chain: BackendChain, text: str, outcome=None) -> list[tuple[str, object]]:
+    choice = chain.resolve(None)
+    return [item async for item in chain.speak(text, choice, Utterance("t"), outcome)]
+
+
+async def test_healthy_first_backend_speaks_everything():
+    first, second = two_tones()
+    chain = await chain_of(first, second)
+    out = await collect(chain, "all is well here")
+    assert {name for name, _ in out} == {"first"}
+    assert first.spoken == ["all is well here"] and second.attempts == []
+
+
+async def test_failure_before_audio_goes_to_the_next_backend():
+    first, second = two_tones(fail_before_audio=1)
+    chain = await chain_of(first, second)
+    outcome = SentenceOutcome()
+    out = await collect(chain, "the door is open", outcome)
+    assert {name for name, _ in out} == {"second"}
+    assert second.spoken == ["the door is open"]
+    assert outcome.spoken_by == ["second"] and outcome.failures[0][0] == "first"
+
+
+async def test_failure_mid_sentence_resumes_after_the_last_sent_word():
+    first, second = two_tones(fail_after_words=3)
+    chain = await chain_of(first, second)
+    out = await collect(chain, "one two three four five")
+    assert [name for name, _ in out][0] == "first"
+    # first spoke three words; the second speaks exactly the rest, nothing twice.
+    assert second.spoken == ["four five"]
+
+
+async def test_timeout_before_audio_fails_over():
+    first, second = two_tones(first_delay=5.0)
+    chain = await chain_of(first, second, sentence_timeout=0.2)
+    out = await collect(chain, "hello there")
+    assert {name for name, _ in out} == {"second"}
+
+
+async def test_stall_mid_sentence_fails_over_with_the_rest():
+    first, second = two_tones(stall_after_words=2)
+    chain = await chain_of(first, second, sentence_timeout=0.3)
+    await collect(chain, "alpha beta gamma delta")
+    assert second.spoken == ["gamma delta"]
+
+
+async def test_all_failing_raises_with_every_reason():
+    first, second = two_tones(fail_before_audio=1)
+    second.faults.fail_before_audio = 1
+    chain = await chain_of(first, second)
+    with pytest.raises(AllBackendsFailed) as info:
+        await collect(chain, "nobody can say this")
+    assert "first" in str(info.value) and "second" in str(info.value)
+
+
+async def test_breaker_skips_a_failing_backend_then_probes_it_again():
+    now = [0.0]
+    first, second = two_tones(fail_before_audio=2)
+    chain = await chain_of(first, second, cooldown=30.0, clock=lambda: now[0])
+    await collect(chain, "one")
+    await collect(chain, "two")  # second consecutive failure trips the breaker
+    assert not chain.usable(first)
+    await collect(chain, "three")
+    assert first.attempts == ["one", "two"]  # skipped while cooling down
+    assert all(not v.installed for b, v in chain.voices() if b is first)
+    now[0] = 31.0
+    await collect(chain, "four")
+    assert first.spoken == ["four"] and chain.usable(first)
+
+
+async def test_busy_backend_is_skipped_without_tripping_the_breaker():
+    first, second = two_tones(fail_before_audio=3, error=BackendBusy)
+    chain = await chain_of(first, second)
+    for text in ("a", "b", "c"):
+        await collect(chain, text)
+    assert chain.usable(first) and second.spoken == ["a", "b", "c"]
+
+
+async def test_backend_that_fails_to_start_is_left_out():
+    class Broken(ToneBackend):
+        async def start(self) -> None:
+            raise BackendUnavailable("no model here")
+
+    broken, good = Broken(name="broken"), ToneBackend(name="good")
+    chain = await chain_of(broken, good)
+    assert chain.live == [good] and chain.down == {"broken": "no model here"}
+
+
+async def test_voice_resolution_and_mapping():
+    first, second = two_tones()
+    second.voices_ = [type(v)(f"second-{v.name}", v.languages) for v in second.voices_]
+    chain = await chain_of(first, second)
+    choice = chain.resolve("second-tone-de")
+    assert choice.owner == "second" and choice.language == "de-DE"
+    # The first backend speaks the same language on the chosen voice's behalf.
+    voice, _speaker = chain.voice_for(first, choice)
+    assert voice.name == "tone-de"
+    with pytest.raises(VoiceNotFound):
+        chain.resolve("missing")
+    with pytest.raises(VoiceNotFound):
+        chain.resolve(None, language="xx")
+
+
+# --- through the server: one format, each sentence once, the right backend -------------
+
+
+async def test_failover_inside_one_stream_keeps_one_format(verba_server):
+    first, second = two_tones(fail_after_words=2)
+    srv = await verba_server(backends=[first, second])
+    reply = await speak_streaming(srv.uri, ["Alpha beta gamma delta. ", "Epsilon zeta."])
+    assert reply.errors == []
+    assert reply.types.count("audio-start") == 1
+    assert reply.chunk_formats == {(24000, 2, 1)}
+    assert first.spoken == ["Epsilon zeta."]
+    assert second.spoken == ["gamma delta."]
+    # Every word was heard once: total audio = the tone length of all the words.
+    words = "Alpha beta gamma delta. Epsilon zeta.".split()
+    expected = sum(len(w) + 1 for w in words) * 0.02
+    assert reply.seconds == pytest.approx(expected, abs=0.05)
+    # The audio shows who spoke: 440 Hz, then 1 kHz, then 440 Hz again.
+    samples = reply.samples
+    per = int(0.1 * 24000)
+    head = dominant_frequency(samples[:per], 24000)
+    assert abs(head - 440) < 30
+
+
+async def test_everything_failing_sends_error_then_ends_properly(verba_server):
+    first, second = two_tones(fail_before_audio=9)
+    second.faults.fail_before_audio = 9
+    srv = await verba_server(backends=[first, second])
+    plain = await speak(srv.uri, "Nobody can speak.")
+    assert [e.code for e in plain.errors] == ["synthesis-failed"]
+    streamed = await speak_streaming(srv.uri, ["Still nobody. "])
+    assert streamed.types[-2:] == ["error", "synthesize-stopped"]
+    assert (await describe(srv.uri)).tts  # the server keeps serving
+
+
+async def test_cache_replays_a_repeated_announcement(verba_server):
+    tone = ToneBackend()
+    srv = await verba_server("--cache-mb", "1", backends=[tone])
+    first = await speak(srv.uri, "The front door is open.")
+    second = await speak(srv.uri, "The front door is open.")
+    assert first.audio == second.audio and first.seconds > 0.3
+    assert tone.attempts == ["The front door is open."]
+    assert srv.app.cache is not None and len(srv.app.cache) == 1
+
+
+async def test_audio_cache_is_bounded():
+    from wyoming_verba.audio import AudioFormat
+    from wyoming_verba.cache import AudioCache
+
+    chain = await chain_of(ToneBackend())
+    cache = AudioCache(10_000, chain)
+    choice = chain.resolve(None)
+    for i in range(20):
+        cache.put(cache.key(f"s{i}", choice, AudioFormat()), bytes(2000))
+    assert cache.bytes <= 10_000 and len(cache) == 5
+    assert cache.get(cache.key("s19", choice, AudioFormat())) is not None
+    assert cache.get(cache.key("s0", choice, AudioFormat())) is None
+
+
+def test_tone_helper_sanity():
+    from tests.backends import tone
+
+    samples = np.frombuffer(tone(1000.0, 0.2, 16000), dtype="<i2")
+    assert abs(dominant_frequency(samples, 16000) - 1000) < 10
+    assert asyncio is not None

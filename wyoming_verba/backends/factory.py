@@ -1,0 +1,80 @@
+"""Build backends by name: with chain.py, the only module that knows them all.
+
+Heavy backends are imported lazily, so a core install (no torch, no piper) runs fine."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from ..settings import Settings
+from .base import Backend
+
+_LOGGER = logging.getLogger(__name__)
+
+# name -> (module, class, attribution name, attribution url)
+BACKENDS: dict[str, tuple[str, str, str, str]] = {
+    "csm": ("wyoming_verba.backends.csm", "CsmBackend", "Sesame", "https://huggingface.co/sesame/csm-1b"),
+    "edge": ("wyoming_verba.backends.edge", "EdgeBackend", "Microsoft Edge TTS",
+             "https://github.com/rany2/edge-tts"),
+    "piper": ("wyoming_verba.backends.piper", "PiperBackend", "Piper",
+              "https://github.com/OHF-Voice/piper1-gpl"),
+    "espeak": ("wyoming_verba.backends.espeak", "EspeakBackend", "eSpeak NG",
+               "https://github.com/espeak-ng/espeak-ng"),
+    "remote": ("wyoming_verba.backends.remote", "RemoteBackend", "Wyoming remote",
+               "https://github.com/rhasspy/wyoming"),
+}
+
+
+def attribution(name: str) -> tuple[str, str]:
+    """Who made a backend's voices, for `info` (injected test backends get a generic one)."""
+    _module, _cls, who, url = BACKENDS.get(name, ("", "", name, ""))
+    return who, url
+
+
+def create_backend(name: str, settings: Settings) -> Backend:
+    """Instantiate one backend. Raises ImportError when its optional extra is missing."""
+    module_name, class_name, _who, _url = BACKENDS[name]
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name)(settings)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def auto_skip_reason(name: str, settings: Settings) -> str | None:
+    """Why `auto` leaves a backend out on this machine, or None to try it."""
+    if name == "csm" and settings.csm_device in ("auto", "cuda") and not _cuda_available():
+        return "no CUDA GPU (choose it explicitly with --backend csm to run it on the CPU)"
+    if name == "remote" and not settings.remote_uri:
+        return "no --remote-uri"
+    return None
+
+
+def build_backends(settings: Settings) -> tuple[list[Backend], dict[str, str]]:
+    """The backends of the configured chain, and why the others are left out."""
+    names = list(settings.backends)
+    if not settings.backend_explicit and settings.remote_uri and "remote" not in names:
+        names.insert(1, "remote")  # auto with a GPU host: local GPU, remote GPU, then the rest
+    backends: list[Backend] = []
+    skipped: dict[str, str] = {}
+    for name in names:
+        if not settings.backend_explicit:
+            reason = auto_skip_reason(name, settings)
+            if reason:
+                skipped[name] = reason
+                continue
+        try:
+            backends.append(create_backend(name, settings))
+        except ImportError as exc:
+            extra = {"csm": "csm", "piper": "piper"}.get(name)
+            hint = f" (pip install 'wyoming-verba[{extra}]')" if extra else ""
+            skipped[name] = f"not installed: {exc}{hint}"
+    for name, reason in skipped.items():
+        _LOGGER.info("backend %s left out: %s", name, reason)
+    return backends, skipped

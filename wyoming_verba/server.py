@@ -1,0 +1,231 @@
+"""The server: listener from --uri, per-connection handlers, zeroconf, limits, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import socket
+from urllib.parse import urlparse
+
+from wyoming.error import Error
+from wyoming.event import async_get_stdin, async_write_event
+from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
+
+from . import __version__
+from .audio import AudioFormat
+from .backends.base import Backend
+from .backends.chain import BackendChain
+from .backends.factory import attribution, build_backends
+from .cache import AudioCache
+from .handler import ConnectionHandler
+from .metrics import Metrics
+from .settings import Settings
+
+_LOGGER = logging.getLogger(__name__)
+PROJECT_URL = "https://github.com/wyoming-verba/wyoming-verba"
+ZEROCONF_TYPE = "_wyoming._tcp.local."
+
+
+class App:
+    """What every connection shares: settings, the backend chain, cache and metrics."""
+
+    def __init__(self, settings: Settings, chain: BackendChain, metrics: Metrics) -> None:
+        self.settings = settings
+        self.chain = chain
+        self.metrics = metrics
+        self.output_format = AudioFormat(rate=settings.output_rate)
+        max_bytes = int(settings.cache_mb * 1024 * 1024)
+        self.cache = AudioCache(max_bytes, chain) if max_bytes > 0 else None
+        self._ids = itertools.count(1)
+
+    def next_request_id(self) -> str:
+        return f"r{next(self._ids)}"
+
+    def info(self) -> Info:
+        voices = []
+        for backend, voice in self.chain.voices():
+            who, url = attribution(backend.name)
+            voices.append(
+                TtsVoice(
+                    name=voice.name,
+                    description=f"{voice.description or voice.name} ({backend.name})",
+                    attribution=Attribution(name=who, url=url),
+                    installed=voice.installed,
+                    version=None,
+                    languages=list(voice.languages),
+                    speakers=[TtsVoiceSpeaker(s) for s in voice.speakers] or None,
+                )
+            )
+        self.metrics.backends({b.name: self.chain.usable(b) for b in self.chain.live})
+        program = TtsProgram(
+            name="wyoming-verba",
+            description="Sesame CSM-1b, Edge, Piper and espeak-ng with per-sentence failover",
+            attribution=Attribution(name="wyoming-verba", url=PROJECT_URL),
+            installed=True,
+            version=__version__,
+            voices=voices,
+            supports_synthesize_streaming=True,
+        )
+        return Info(tts=[program])
+
+
+def advertised_host(bind_host: str) -> str:
+    """The address to advertise: the bind address, or this machine's LAN address when
+    bound to all interfaces (advertising 0.0.0.0 makes Home Assistant connect nowhere)."""
+    if bind_host and bind_host not in ("0.0.0.0", "::"):
+        return bind_host
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("224.0.0.251", 5353))  # mDNS group: no packet is sent
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+class Zeroconf:
+    """Register `_wyoming._tcp.local.` with a real address; unregister on shutdown."""
+
+    def __init__(self, name: str, host: str, port: int) -> None:
+        self.name, self.host, self.port = name, host, port
+        self._zc = None
+        self._info = None
+
+    async def register(self) -> None:
+        from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+
+        self._info = AsyncServiceInfo(
+            ZEROCONF_TYPE,
+            f"{self.name}.{ZEROCONF_TYPE}",
+            addresses=[socket.inet_aton(self.host)],
+            port=self.port,
+            properties={"version": __version__},
+        )
+        self._zc = AsyncZeroconf()
+        await self._zc.async_register_service(self._info)
+        _LOGGER.info("zeroconf: advertising %s at %s:%d", self.name, self.host, self.port)
+
+    async def unregister(self) -> None:
+        if self._zc is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._zc.async_unregister_service(self._info)
+        await self._zc.async_close()
+        self._zc = None
+
+
+class VerbaServer:
+    def __init__(self, settings: Settings, backends: list[Backend] | None = None) -> None:
+        self.settings = settings
+        if backends is None:
+            backends, self.skipped = build_backends(settings)
+        else:
+            self.skipped = {}
+        self.chain = BackendChain(
+            backends, sentence_timeout=settings.sentence_timeout, cooldown=settings.cooldown
+        )
+        self.app: App | None = None
+        self.handlers: set[asyncio.Task] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._zeroconf: Zeroconf | None = None
+        self._stdio_task: asyncio.Task | None = None
+        self.port: int | None = None
+
+    @property
+    def uri(self) -> str:
+        parsed = urlparse(self.settings.uri)
+        if parsed.scheme == "tcp":
+            host = parsed.hostname or "0.0.0.0"
+            return f"tcp://{host}:{self.port}"
+        return self.settings.uri
+
+    async def start(self) -> None:
+        await self.chain.start()
+        self.app = App(self.settings, self.chain, Metrics(self.settings.metrics_port))
+        parsed = urlparse(self.settings.uri)
+        limit = self.settings.max_event_bytes
+        if parsed.scheme == "tcp":
+            self._server = await asyncio.start_server(
+                self._accept, parsed.hostname or "0.0.0.0", parsed.port, limit=limit
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+        elif parsed.scheme == "unix":
+            with contextlib.suppress(FileNotFoundError):
+                import os
+
+                os.unlink(parsed.path)
+            self._server = await asyncio.start_unix_server(self._accept, parsed.path, limit=limit)
+        else:
+            self._stdio_task = asyncio.create_task(self._serve_stdio())
+        _LOGGER.info("ready on %s", self.uri)
+        if self.settings.zeroconf and parsed.scheme == "tcp":
+            host = advertised_host(parsed.hostname or "")
+            self._zeroconf = Zeroconf(self.settings.zeroconf, host, self.port or 10200)
+            try:
+                await self._zeroconf.register()
+            except Exception as exc:  # discovery is a convenience, not a reason to die
+                _LOGGER.warning("zeroconf registration failed: %s", exc)
+                self._zeroconf = None
+
+    async def wait(self) -> None:
+        """Run until the listener is closed (or stdin ends)."""
+        if self._stdio_task is not None:
+            await self._stdio_task
+        elif self._server is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._server.serve_forever()
+
+    async def stop(self) -> None:
+        """Stop accepting, give replies `shutdown_timeout` to finish, then cancel them."""
+        if self._zeroconf is not None:
+            await self._zeroconf.unregister()
+        if self._server is not None:
+            self._server.close()
+        if self.handlers:
+            _done, pending = await asyncio.wait(
+                self.handlers, timeout=self.settings.shutdown_timeout
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._stdio_task is not None and not self._stdio_task.done():
+            self._stdio_task.cancel()
+        await self.chain.stop()
+        if self.app is not None:
+            self.app.metrics.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.app is not None
+        peer = writer.get_extra_info("peername")
+        name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
+        if len(self.handlers) >= self.settings.max_connections:
+            _LOGGER.warning("refusing %s: %d connections open", name, len(self.handlers))
+            with contextlib.suppress(ConnectionError):
+                await async_write_event(
+                    Error(text="server busy: too many connections", code="busy").event(), writer
+                )
+            writer.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        self.app.metrics.connection(+1)
+        try:
+            await ConnectionHandler(self.app, reader, writer, name).run()
+        finally:
+            self.handlers.discard(task)
+            self.app.metrics.connection(-1)
+
+    async def _serve_stdio(self) -> None:
+        assert self.app is not None
+        loop = asyncio.get_running_loop()
+        reader = await async_get_stdin()
+        import sys
+
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, sys.stdout
+        )
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        handler = ConnectionHandler(self.app, reader, writer, "stdio", finish_on_eof=True)
+        await handler.run()
