@@ -45,7 +45,7 @@ _MAX_TOKEN_CHARS = 64  # how far back to look for the word before a period
 NEVER_END = frozenset(
     "mr mrs ms mx dr prof sr jr st mt ft vs cf fig figs no nos vol vols approx dept est "
     "gen gov lt col sgt capt rev hon mme mlle bzw ca ggf evtl nr vgl hr fr dipl ing inkl "
-    "zb sog sen rep".split()
+    "zb z sog sen rep www".split()  # z: "z. B."; www: "www.example.org"
 )
 # A period after these ends a sentence only if the next word starts upper-case.
 END_IF_CAPITAL = frozenset("etc usw am pm inc ltd co corp bros jan feb mar apr jun jul aug "
@@ -155,7 +155,7 @@ def clean_sentence(text: str) -> str:
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     text = _REPEATED_COMMAS.sub(", ", text)
     text = _LEADING_JUNK.sub("", text).strip()
-    text = text.rstrip(",;:-–—/|& ")
+    text = text.rstrip(",;-–—/|& ")
     text = _COMMA_BEFORE_END.sub(r"\1", text)
     # "Wait..." / "Really?!" → one mark: the same whether or not a feed split the run.
     text = _FINAL_RUN.sub(r"\1", text)
@@ -405,8 +405,9 @@ class SentenceSplitter:
         if end >= len(buf):  # the data ends right here
             if final:
                 return _BOUNDARY
-            if term[0] in "!?" and not _URL_CHARS.search(self._token(buf, k)):
-                return _BOUNDARY  # "?" inside a URL ("/a?b=1") is no sentence end
+            token = self._token(buf, k)
+            if term[0] in "!?" and token and not _URL_CHARS.search(token):
+                return _BOUNDARY  # not "?" inside a URL ("/a?b=1") nor "![image]"
             if term == "." and _plain_word(self._token(buf, k)) and not self._held(buf, k):
                 return _BOUNDARY
             return _NEED_MORE
@@ -418,7 +419,7 @@ class SentenceSplitter:
         low = token.lower()
         conditional = low.replace(".", "") in END_IF_CAPITAL  # etc, a.m, p.m
         if not conditional and (low in NEVER_END or _dotted(token) or (
-            len(token) == 1 and token.isalpha() and token != "I"
+            len(token) == 1 and token.isupper() and token != "I"  # initials: J. R. R.
         )):
             return _NOT
         ordinal = token.isdigit() and len(token) <= 2
