@@ -25,11 +25,11 @@ connection with `fake.queue("503", "normal")`):
     voice_list           what GET /voices/list returns (also decides which voices speak)
     voice_list_mode      normal | forbidden | 503 | stall
 
-Counters: connections (websocket upgrade attempts, accepted or not), hosts (the Host of
-each upgrade: shows a request came through a proxy), sessions (accepted
-websockets), requests (one SsmlRequest per SSML message), voice_list_requests,
-blocks_sent, last_block_at (loop time). `pause_after_block(n)` / `resume()` hold a
-stream after n blocks so a test can check what the client did before the end."""
+Counters: connections (websocket upgrade attempts, accepted or not), hosts (the Host
+of each upgrade: shows a request came through a proxy), sessions (accepted websockets),
+requests (one SsmlRequest per SSML message), voice_list_requests, blocks_sent,
+last_block_at and block_times (loop time), mp3_sent (per session). `pause_after_block(n)`
+/ `resume()` hold a stream after n blocks so a test can check what the client did first."""
 
 from __future__ import annotations
 
@@ -157,6 +157,7 @@ class FakeEdge:
         self.voice_list_requests = 0
         self.blocks_sent = 0
         self.last_block_at: float | None = None
+        self.block_times: list[list[float]] = []  # per session, loop time of each block
         self.mp3_sent: list[bytes] = []  # per session, what actually went out
         # control
         self._pause_after: int | None = None
@@ -337,6 +338,7 @@ class FakeEdge:
         bytes_per_second = BITRATE_KBPS * 1000 / 8
         sent = bytearray()
         self.mp3_sent.append(b"")
+        self.block_times.append([])
         for index, block in enumerate(blocks):
             if index and self.pace:
                 await asyncio.sleep(self.pace)
@@ -356,6 +358,7 @@ class FakeEdge:
             self.mp3_sent[-1] = bytes(sent)
             self.blocks_sent += 1
             self.last_block_at = asyncio.get_running_loop().time()
+            self.block_times[-1].append(self.last_block_at)
         for word in words:
             await ws.send_str(self._word_message(request_id, word))
         await ws.send_bytes(_audio_message(request_id, b""))  # the service's end marker
