@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
@@ -49,6 +50,9 @@ VOICE_LIST_TIMEOUT = 2.0  # start-up voice-list fetch; must never hold the serve
 REPROBE_MIN_INTERVAL = 5.0  # while Edge is unreachable, re-fetch the voice list this often
 BIG_BLOCK_BYTES = 64 * 1024  # decode blocks larger than this off the event loop
 CANCEL_POLL = 0.05  # how often a wait for Edge looks at utterance.cancel
+# What edge-tts accepts (data_classes.TTSConfig); checked at start, not per sentence.
+_PERCENT = re.compile(r"^[+-]\d+%$")
+_HERTZ = re.compile(r"^[+-]\d+Hz$")
 
 
 # --- typed errors --------------------------------------------------------------
@@ -172,14 +176,16 @@ class EdgeBackend(Backend):
     def _check_options(self) -> None:
         """Settings validates these already; a Settings built in code skips that."""
         s = self.settings
-        try:
-            edge_tts.Communicate("x", s.edge_voice, rate=s.edge_rate, volume=s.edge_volume,
-                                 pitch=s.edge_pitch)
-        except ValueError as exc:
-            raise BackendUnavailable(
-                f"bad Edge option: {exc} (--edge-voice like en-US-GuyNeural, --edge-rate/"
-                "--edge-volume like +10% or -5%, --edge-pitch like +0Hz)", backend=self.name
-            ) from exc
+        checks = (
+            ("--edge-voice", s.edge_voice, edge_voices.VOICE_NAME, "a name like en-US-GuyNeural"),
+            ("--edge-rate", s.edge_rate, _PERCENT, "a signed percentage like +10% or -5%"),
+            ("--edge-volume", s.edge_volume, _PERCENT, "a signed percentage like +0% or -20%"),
+            ("--edge-pitch", s.edge_pitch, _HERTZ, "signed hertz like +0Hz or -20Hz"),
+        )
+        for flag, value, pattern, hint in checks:
+            if not pattern.match(value):
+                raise BackendUnavailable(f"{flag} {value!r} is malformed: use {hint}",
+                                         backend=self.name)
 
     def _check_default_voice(self) -> None:
         known = {e["ShortName"] for e in self._entries}
