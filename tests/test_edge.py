@@ -12,6 +12,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape, unescape
 
 import edge_tts.communicate
+import edge_tts.constants
 import edge_tts.drm
 import numpy as np
 import pytest
@@ -325,14 +326,30 @@ async def test_concurrent_sentences(backend, fake) -> None:
         assert_same_audio(joined(pcm), reference_decode(fake.audio_for(text))[0])
 
 
-async def test_proxy_from_environment_is_used(backend, fake, monkeypatch) -> None:
+@pytest.mark.parametrize("variable", ["WS_PROXY", "HTTP_PROXY", "http_proxy"])
+async def test_proxy_from_environment_is_used(backend, fake, monkeypatch, variable) -> None:
     # Edge's host does not resolve; only the proxy (the fake itself) can get there.
+    # (HTTP_PROXY for ws:// mirrors HTTPS_PROXY for the real wss:// URL.)
     monkeypatch.setattr(edge_tts.communicate, "WSS_URL",
                         "ws://edge.invalid/edge/v1?TrustedClientToken=fake")
-    monkeypatch.setenv("WS_PROXY", f"http://{fake.base_url}")
+    monkeypatch.setenv(variable, f"http://{fake.base_url}")
     pcm, _ = await speak(backend)
     assert joined(pcm).size > 0
     assert fake.hosts == ["edge.invalid"]
+
+
+def test_env_proxy_for_the_real_edge_url(monkeypatch) -> None:
+    for name in ("http_proxy", "https_proxy", "ws_proxy", "wss_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    url = edge_tts.constants.WSS_URL
+    assert edge_module.env_proxy(url) is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.lan:3128")
+    assert edge_module.env_proxy(url) == "http://proxy.lan:3128"
+    monkeypatch.setenv("WSS_PROXY", "http://wss-proxy.lan:8080")
+    assert edge_module.env_proxy(url) == "http://wss-proxy.lan:8080"
+    monkeypatch.setenv("NO_PROXY", "bing.com")
+    assert edge_module.env_proxy(url) is None
 
 
 # --- voices --------------------------------------------------------------------------

@@ -13,10 +13,12 @@ import asyncio
 import logging
 import math
 import re
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import edge_tts
@@ -296,7 +298,7 @@ class EdgeBackend(Backend):
         loop = asyncio.get_running_loop()
         communicate = edge_tts.Communicate(
             text, voice, rate=s.edge_rate, volume=s.edge_volume, pitch=s.edge_pitch,
-            boundary="WordBoundary",
+            boundary="WordBoundary", proxy=env_proxy(edge_tts.communicate.WSS_URL),
             # Our own timeouts below are tighter; these only have to be ints.
             connect_timeout=max(1, math.ceil(s.edge_first_audio_timeout)),
             receive_timeout=max(1, math.ceil(s.edge_sentence_timeout)),
@@ -378,6 +380,21 @@ class EdgeBackend(Backend):
 
 
 # --- helpers -------------------------------------------------------------------
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url`, or None.
+
+    edge-tts opens its session with trust_env, but aiohttp then looks up only WSS_PROXY
+    for a wss:// URL, while users set HTTPS_PROXY (the original project's proxies worked
+    through it). So: WSS_PROXY, else HTTPS_PROXY (WS_PROXY, else HTTP_PROXY for ws://),
+    honouring NO_PROXY. aiohttp tunnels through http:// proxies only."""
+    parts = urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies()
+    order = ("wss", "https") if parts.scheme in ("wss", "https") else ("ws", "http")
+    return next((proxies[k] for k in order if proxies.get(k)), None)
 
 _END = object()
 
