@@ -158,7 +158,11 @@ class RemoteBackend(Backend):
 
     async def refresh_voices(self) -> list[Voice]:
         """Ask the remote's `describe` for its voices. Raises BackendError."""
-        reader, writer = await self._connect()
+        try:
+            reader, writer = await self._connect()
+        except BackendError:
+            self._mark(up=False)
+            raise
         try:
             await self._write(writer, Describe().event())
             deadline = time.monotonic() + self.timeout
@@ -189,8 +193,11 @@ class RemoteBackend(Backend):
     async def _refresh_loop(self) -> None:
         while True:
             interval = REFRESH_UP_S if self._up else max(self.settings.cooldown, 1.0)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that
+            # races with the event being set, and stop() would then hang.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._refresh_now.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._refresh_now.wait()
             self._refresh_now.clear()
             try:
                 await self.refresh_voices()
@@ -203,6 +210,13 @@ class RemoteBackend(Backend):
         self._up = up
         if up and not self._voices:
             self._refresh_now.set()  # answered a sentence but we never saw its voices
+
+    def _lost(self) -> None:
+        """A sentence could not reach the remote: list its voices as not installed (the
+        chain then stops sending it sentences) and probe it once now, so a dropped
+        connection to a healthy host costs one sentence, not a whole cool-down."""
+        self._mark(up=False)
+        self._refresh_now.set()
 
     # --- synthesis ---------------------------------------------------------------
 
@@ -222,17 +236,25 @@ class RemoteBackend(Backend):
     ) -> AsyncIterator[Chunk]:
         cancel = utterance.cancel
         cancel.raise_if_cancelled()
-        reader, writer = await self._connect()
+        try:
+            reader, writer = await self._connect()
+        except BackendError:
+            self._lost()
+            raise
         try:
             request = Synthesize(text=text, voice=self._request_voice(voice, speaker))
-            await self._write(writer, request.event())
+            try:
+                await self._write(writer, request.event())
+            except BackendError:
+                self._lost()
+                raise
             # Time to first audio, then between chunks: a stalled remote must not
             # hold the reply (Home Assistant sets no read timeout of its own).
             deadline = time.monotonic() + self.timeout
             while True:
                 event = await self._read(reader, deadline, cancel)
                 if event is None:
-                    self._mark(up=False)
+                    self._lost()
                     raise BackendError("remote closed the connection before audio-stop",
                                        backend=self.name)
                 if AudioChunk.is_type(event.type):
@@ -259,26 +281,23 @@ class RemoteBackend(Backend):
         if endpoint is None:
             raise BackendUnavailable("remote backend not started", backend=self.name)
         try:
-            return await asyncio.wait_for(
-                asyncio.open_connection(endpoint.host, endpoint.port, limit=STREAM_LIMIT),
-                self.timeout,
-            )
+            async with asyncio.timeout(self.timeout):
+                return await asyncio.open_connection(
+                    endpoint.host, endpoint.port, limit=STREAM_LIMIT)
         except TimeoutError:
-            self._mark(up=False)
             raise BackendTimeout(f"connecting to {endpoint} timed out after {self.timeout:g} s",
                                  backend=self.name) from None
         except OSError as exc:
-            self._mark(up=False)
             raise BackendUnavailable(f"cannot connect to {endpoint}: {exc.strerror or exc}",
                                      backend=self.name) from None
 
     async def _write(self, writer: asyncio.StreamWriter, event: Event) -> None:
         try:
-            await asyncio.wait_for(async_write_event(event, writer), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await async_write_event(event, writer)
         except TimeoutError:
             raise BackendTimeout("writing to the remote timed out", backend=self.name) from None
         except OSError as exc:
-            self._mark(up=False)
             raise BackendError(f"remote connection lost: {exc}", backend=self.name) from None
 
     async def _read(
@@ -301,10 +320,7 @@ class RemoteBackend(Backend):
                 await asyncio.wait({task}, timeout=min(left, CANCEL_POLL_S))
             return task.result()
         finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            task.cancel()  # not awaited: that could swallow a cancel aimed at us
 
 
 async def _read_event(reader: asyncio.StreamReader) -> Event | None:
