@@ -83,12 +83,8 @@ class CsmGenerator:
             )
         if mode == "compiled":
             # Decode steps have fixed shapes with static caches: CUDA graphs pay off there.
-            self._backbone_step = torch.compile(
-                self._backbone_forward, mode="reduce-overhead", dynamic=False
-            )
-            self._depth_step = torch.compile(
-                self._depth_forward, mode="reduce-overhead", dynamic=False
-            )
+            self._backbone_step = _graphed(self._backbone_forward)
+            self._depth_step = _graphed(self._depth_forward)
 
     def _special_id(self, value: int | None, token: str) -> int:
         if value is not None:
@@ -265,3 +261,15 @@ class CsmGenerator:
         else:
             generator.manual_seed(seed)
         return generator
+
+
+def _graphed(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """torch.compile with CUDA graphs. Graph outputs live in memory the next replay
+    overwrites, so each result is copied out (a few KB) before the next step runs."""
+    compiled = torch.compile(fn, mode="reduce-overhead", dynamic=False)
+
+    def step(*args: Any) -> torch.Tensor:
+        torch.compiler.cudagraph_mark_step_begin()
+        return compiled(*args).clone()
+
+    return step
