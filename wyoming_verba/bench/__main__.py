@@ -1,0 +1,8 @@
+"""`python -m wyoming_verba.bench`."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
