@@ -3,8 +3,11 @@ the statistics, the report, and the CLI's ways of reaching a server."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -234,3 +237,25 @@ async def test_cli_usage_errors() -> None:
         await amain(["--uri", "tcp://127.0.0.1:1", "--backend", "espeak"])
     with pytest.raises(SystemExit):
         await amain(["--backend", "espeak", "--runs", "0"])
+
+
+def load_script(name: str) -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_fake_edge_script_measures_edge_offline(tmp_path) -> None:
+    script = load_script("bench_fake_edge")
+    out = tmp_path / "edge.json"
+    code = await script.run(["--pace", "0.01", "--first-delay", "0.25", "--runs", "1",
+                             "--warmup", "0", "--text", "Hello there.", "--json", str(out),
+                             "--quiet"])
+    assert code == 0
+    (edge,) = json.loads(out.read_text())["backends"]
+    assert edge["name"] == "edge" and edge["summary"]["errors"] == 0
+    # The fake's injected service delay shows up as the time to first audio.
+    assert 0.25 <= edge["summary"]["first_audio_p50"] < 0.25 + 0.3
