@@ -1,0 +1,258 @@
+"""Load test on loopback: N concurrent clients x M requests against an in-process server.
+
+Scenarios:
+  fast       espeak-ng (real) alone.
+  saturated  a slow single-stream backend (a test tone with a delay, standing in for the
+             GPU) in front of espeak; it refuses with BackendBusy once `--queue` requests
+             wait, so the chain sends those sentences to espeak.
+
+Each request opens a connection like Home Assistant does (plain `synthesize`, read until
+`audio-stop`). A prober sends `describe` on a fresh connection every 100 ms throughout.
+RSS is read before and after the measured requests (after a warm-up and a GC).
+
+    python benchmarks/load_test.py                    # 50 clients x 20 requests, both scenarios
+    python benchmarks/load_test.py --clients 10 --requests 5 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from wyoming.client import AsyncClient  # noqa: E402
+from wyoming.info import Describe, Info  # noqa: E402
+from wyoming.tts import Synthesize  # noqa: E402
+
+from tests.backends import Faults, ToneBackend  # noqa: E402
+from wyoming_verba.backends.base import Backend, BackendBusy, Chunk, Utterance, Voice  # noqa: E402
+from wyoming_verba.backends.factory import build_backends  # noqa: E402
+from wyoming_verba.server import VerbaServer  # noqa: E402
+from wyoming_verba.settings import load_settings  # noqa: E402
+
+TEXT = "The kitchen lights are on. The front door is locked."
+TIMEOUT = 60.0
+
+
+class QueueLimited(Backend):
+    """One synthesis at a time (like one GPU); refuses with BackendBusy when `limit`
+    requests already wait, like CSM's --max-gpu-queue."""
+
+    def __init__(self, inner: Backend, limit: int) -> None:
+        self.inner, self.limit = inner, limit
+        self.name = inner.name
+        self.waiting = 0
+        self.refused = 0
+        self._gpu = asyncio.Lock()
+
+    def voices(self) -> list[Voice]:
+        return self.inner.voices()
+
+    async def synthesize(
+        self, text: str, voice: Voice, speaker: str | None, utterance: Utterance
+    ) -> AsyncIterator[Chunk]:
+        if self.waiting >= self.limit:
+            self.refused += 1
+            raise BackendBusy(f"{self.waiting} waiting", backend=self.name)
+        self.waiting += 1
+        try:
+            await self._gpu.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            async for chunk in self.inner.synthesize(text, voice, speaker, utterance):
+                yield chunk
+        finally:
+            self._gpu.release()
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class Result:
+    scenario: str
+    requests: int = 0
+    errors: list[str] = field(default_factory=list)
+    first_audio: list[float] = field(default_factory=list)
+    describe: list[float] = field(default_factory=list)
+    describe_errors: int = 0
+    seconds: float = 0.0
+    rss_before: float = 0.0
+    rss_after: float = 0.0
+    spoken_by: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "scenario": self.scenario,
+            "requests": self.requests,
+            "errors": len(self.errors),
+            "requests_per_s": round(self.requests / self.seconds, 1),
+            "first_audio_p50_ms": round(pct(self.first_audio, 0.5) * 1000, 1),
+            "first_audio_p99_ms": round(pct(self.first_audio, 0.99) * 1000, 1),
+            "describe_p99_ms": round(pct(self.describe, 0.99) * 1000, 1),
+            "describe_max_ms": round(max(self.describe, default=float("nan")) * 1000, 1),
+            "describe_count": len(self.describe),
+            "describe_errors": self.describe_errors,
+            "rss_before_mb": round(self.rss_before, 1),
+            "rss_after_mb": round(self.rss_after, 1),
+            "spoken_by": self.spoken_by,
+            "first_errors": self.errors[:5],
+        }
+
+
+async def one_request(uri: str, result: Result) -> None:
+    t0 = time.perf_counter()
+    first = None
+    try:
+        async with AsyncClient.from_uri(uri) as client:
+            await client.write_event(Synthesize(text=TEXT).event())
+            while True:
+                event = await asyncio.wait_for(client.read_event(), TIMEOUT)
+                if event is None:
+                    raise ConnectionError("closed before audio-stop")
+                if event.type == "audio-chunk" and first is None:
+                    first = time.perf_counter() - t0
+                elif event.type == "error":
+                    raise RuntimeError(f"error event: {event.data}")
+                elif event.type == "audio-stop":
+                    break
+        if first is None:
+            raise RuntimeError("no audio")
+        result.first_audio.append(first)
+    except Exception as exc:  # counted, not fatal: the point is to see them
+        result.errors.append(f"{type(exc).__name__}: {exc}")
+    result.requests += 1
+
+
+async def prober(uri: str, result: Result, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            async with AsyncClient.from_uri(uri) as client:
+                await client.write_event(Describe().event())
+                while not Info.is_type((await asyncio.wait_for(client.read_event(), 10)).type):
+                    pass
+            result.describe.append(time.perf_counter() - t0)
+        except Exception:
+            result.describe_errors += 1
+        await asyncio.sleep(0.1)
+
+
+async def load(uri: str, clients: int, requests: int, result: Result) -> None:
+    async def client() -> None:
+        for _ in range(requests):
+            await one_request(uri, result)
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+
+
+async def run_scenario(name: str, args: argparse.Namespace) -> Result:
+    settings = load_settings(["--uri", "tcp://127.0.0.1:0", "--backend", "espeak",
+                              "--max-connections", str(args.clients * 2 + 10)], env={})
+    espeak, _ = build_backends(settings)
+    slow = None
+    backends: list[Backend] = list(espeak)
+    if name == "saturated":
+        tone = ToneBackend(name="slow-gpu", faults=Faults(first_delay=args.slow_delay))
+        slow = QueueLimited(tone, args.queue)
+        backends = [slow, *espeak]
+    server = VerbaServer(settings, backends=backends)
+    await server.start()
+    serving = asyncio.create_task(server.wait())
+    uri = f"tcp://127.0.0.1:{server.port}"
+    result = Result(name)
+    try:
+        await load(uri, min(args.clients, 10), 5, Result("warm-up"))  # imports, caches, pools
+        gc.collect()
+        result.rss_before = rss_mb()
+        stop = asyncio.Event()
+        probe = asyncio.create_task(prober(uri, result, stop))
+        t0 = time.perf_counter()
+        await load(uri, args.clients, args.requests, result)
+        result.seconds = time.perf_counter() - t0
+        stop.set()
+        await probe
+        gc.collect()
+        result.rss_after = rss_mb()
+        result.spoken_by = dict(tone_counts(slow, server))
+        result.spoken_by["leaked_handlers"] = len(server.handlers)
+    finally:
+        await server.stop()
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+    return result
+
+
+def tone_counts(slow: QueueLimited | None, server: VerbaServer) -> dict[str, int]:
+    if slow is None:
+        return {}
+    spoken = len(slow.inner.spoken)  # type: ignore[attr-defined]
+    return {"slow_sentences": spoken, "busy_refusals": slow.refused}
+
+
+def table(results: list[Result]) -> str:
+    cols = ["scenario", "requests", "errors", "requests_per_s", "first_audio_p50_ms",
+            "first_audio_p99_ms", "describe_p99_ms", "describe_max_ms", "rss_before_mb",
+            "rss_after_mb"]
+    heads = ["scenario", "requests", "errors", "req/s", "first audio p50 ms",
+             "first audio p99 ms", "describe p99 ms", "describe max ms", "RSS before MB",
+             "RSS after MB"]
+    rows = [[str(r.summary()[c]) for c in cols] for r in results]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=20, help="per client")
+    parser.add_argument("--scenario", choices=("fast", "saturated", "both"), default="both")
+    parser.add_argument("--slow-delay", type=float, default=0.3,
+                        help="seconds the slow backend takes before its first audio")
+    parser.add_argument("--queue", type=int, default=4, help="slow backend's queue limit")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("wyoming_verba.request").setLevel(logging.WARNING)
+    scenarios = ["fast", "saturated"] if args.scenario == "both" else [args.scenario]
+    results = [asyncio.run(run_scenario(s, args)) for s in scenarios]
+    if args.json:
+        print(json.dumps([r.summary() for r in results], indent=2))
+    else:
+        print(f"{args.clients} clients x {args.requests} requests, text: {TEXT!r}")
+        print(table(results))
+        for r in results:
+            s = r.summary()
+            print(f"{r.scenario}: {s['describe_count']} describes ({s['describe_errors']} failed), "
+                  f"{s['spoken_by']}, wall {r.seconds:.1f} s, median "
+                  f"{statistics.median(r.first_audio) * 1000 if r.first_audio else 0:.0f} ms")
+            for error in s["first_errors"]:
+                print(f"  error: {error}")
+    return 1 if any(r.errors for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
