@@ -17,6 +17,11 @@ def _n(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def _short(reason: str, limit: int = 120) -> str:
+    """Skip reasons can quote whole exceptions; the JSON keeps them in full."""
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
+
+
 def table(results: Sequence[BackendResult], config: BenchConfig) -> str:
     """One row per measured backend (times in seconds), then the skipped ones."""
     streaming = config.streaming
@@ -47,7 +52,7 @@ def table(results: Sequence[BackendResult], config: BenchConfig) -> str:
     rule = "|" + "|".join("-" * (w + 1) + ":" if i else ":" + "-" * (w + 1)
                           for i, w in enumerate(widths)) + "|"
     out = [line(head), rule, *(line(row) for row in rows)]
-    out += [f"skipped {r.name}: {r.skipped}" for r in results if r.skipped]
+    out += [f"skipped {r.name}: {_short(r.skipped)}" for r in results if r.skipped]
     return "\n".join(out)
 
 
