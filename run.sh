@@ -21,15 +21,12 @@ optional() {
     fi
 }
 
+# "auto" with a remote server puts the remote (CSM on a GPU host) before the local
+# voices: Home Assistant OS gives add-ons no GPU, so there is no local CSM.
 backend="$(bashio::config 'backend')"
 backend="${backend// /}"
 if bashio::config.has_value 'remote_uri'; then
     value 'remote_uri' --remote-uri
-    # Home Assistant OS has no GPU for add-ons: "auto" with a remote server means
-    # the remote (CSM on a GPU host) first, the local voices while it is down.
-    if [[ "${backend}" == 'auto' ]]; then
-        backend='remote,edge,piper,espeak'
-    fi
 elif [[ ",${backend}," == *,remote,* ]]; then
     bashio::exit.nok "The 'remote' backend needs the 'remote_uri' option, e.g. tcp://192.168.1.20:10200."
 fi
