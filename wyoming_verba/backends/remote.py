@@ -134,8 +134,8 @@ class RemoteBackend(Backend):
                 f"--remote-uri {endpoint} is this server itself", backend=self.name
             )
         self._endpoint = endpoint
-        # A GPU host that is down now is not fatal: the chain retries us after its
-        # cool-down and the refresher picks up the voices once the host answers.
+        # A GPU host that is down now is not fatal: until it answers we list no
+        # voices (the chain passes us by), and the refresher keeps asking.
         try:
             await self.refresh_voices()
         except BackendError as exc:
@@ -146,8 +146,7 @@ class RemoteBackend(Backend):
         task, self._refresh_task = self._refresh_task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task})  # unlike `await task`, never eats a cancel of ours
 
     # --- voices ----------------------------------------------------------------
 
