@@ -101,6 +101,10 @@ def _replace(settings: Settings, **changes) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
     say_args = None
     if argv[:1] == ["say"]:
         parser = argparse.ArgumentParser(

@@ -74,6 +74,9 @@ class Reply:
         self.task = asyncio.create_task(self._run(previous), name=f"reply {request_id}")
 
     def feed(self, text: str) -> None:
+        # JSON allows lone surrogates that no backend can encode; blaming the backend
+        # for them would trip its breaker, so they become "?" here.
+        text = text.encode("utf-8", "replace").decode("utf-8")
         self.chars += len(text)
         for sentence in self.splitter.feed(text):
             self.sentences.put_nowait(sentence)

@@ -110,7 +110,9 @@ class Zeroconf:
         if self._zc is None:
             return
         with contextlib.suppress(Exception):
-            await self._zc.async_unregister_service(self._info)
+            # The call returns the goodbye broadcast; await it before closing, or
+            # Home Assistant keeps the dead entry for the record's TTL.
+            await (await self._zc.async_unregister_service(self._info))
         await self._zc.async_close()
         self._zc = None
 

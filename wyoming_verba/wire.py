@@ -44,7 +44,7 @@ async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | No
         return None  # closed (possibly mid-line)
     try:
         header = json.loads(line)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ProtocolError("event header is not valid JSON", fatal=False) from None
     if not isinstance(header, dict):
         raise ProtocolError("event header must be a JSON object", fatal=False)
@@ -66,7 +66,7 @@ async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | No
     if data_bytes:
         try:
             extra = json.loads(data_bytes)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise ProtocolError(f"{event_type}: data is not valid JSON", fatal=False) from None
         if not isinstance(extra, dict):
             raise ProtocolError(f"{event_type}: data must be a JSON object", fatal=False)
