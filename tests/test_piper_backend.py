@@ -228,3 +228,29 @@ class SpareBackend(Backend):
     async def synthesize(self, text, voice, speaker, utterance):
         t = np.arange(RATE // 10) / RATE
         yield Pcm((np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes(), RATE)
+
+
+async def test_audio_matches_piper_and_takes_one_turn_per_sentence(tmp_path, monkeypatch):
+    """Without noise the model is deterministic: our per-sentence jobs must give exactly
+    what piper's own synthesize() gives, in one pool job per sentence and no more."""
+    from piper import SynthesisConfig
+
+    from wyoming_verba.backends import piper as piper_module
+
+    backend = await started(tmp_path, piper_noise_scale=0.0, piper_noise_w=0.0)
+    calls = []
+    real = piper_module._speak_next
+    monkeypatch.setattr(piper_module, "_speak_next", lambda *a: calls.append(1) or real(*a))
+    text = "Turn on the porch light. Then lock the back door!"
+    try:
+        ours = await say(backend, text)
+        voice = backend._loaded[BUNDLED_VOICE].voice
+        config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+        theirs = [c.audio_int16_bytes for c in voice.synthesize(text, config)]
+    finally:
+        await backend.stop()
+    assert len(calls) == 2 == len(ours) == len(theirs)
+    for mine, reference in zip(ours, theirs, strict=True):
+        a = np.frombuffer(mine.audio, "<i2").astype(int)
+        b = np.frombuffer(reference, "<i2").astype(int)
+        assert len(a) == len(b) and np.abs(a - b).max() <= 1

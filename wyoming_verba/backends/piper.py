@@ -24,11 +24,13 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..settings import Settings
 from .base import (
@@ -197,15 +199,17 @@ class PiperBackend(Backend):
         if executor is None:
             raise BackendUnavailable("Piper is not started", backend=self.name)
         loop = asyncio.get_running_loop()
-        sentences = iter(loaded.voice.synthesize(text, config))  # lazy: nothing runs yet
         silence = bytes(2 * int(loaded.files.sample_rate * self.settings.piper_sentence_silence))
-        while True:
-            # One job per sentence: each takes a fresh FIFO turn in the shared pool.
-            audio = await loop.run_in_executor(executor, _next_sentence, sentences, cancel)
-            if audio is None:
-                return
+        # One job per sentence, each a fresh FIFO turn in the shared pool. The first job
+        # also phonemizes the text, so the number of sentences is known and the last one
+        # needs no extra turn (a whole queue wait under load) just to learn it was the last.
+        pending: list[list[str]] | None = None
+        while pending is None or pending:
+            audio, pending = await loop.run_in_executor(
+                executor, _speak_next, loaded.voice, text, pending, config, cancel)
             cancel.raise_if_cancelled()
-            yield Pcm(audio + silence, loaded.files.sample_rate)
+            if audio:
+                yield Pcm(audio + silence, loaded.files.sample_rate)
 
     def _synthesis_config(self, loaded: _Loaded, speaker: str | None) -> Any:
         from piper import SynthesisConfig
@@ -335,17 +339,31 @@ class PiperBackend(Backend):
 # --- worker-thread helpers (no event loop here) ------------------------------------------
 
 
-def _next_sentence(sentences: Iterator[Any], cancel: CancelToken) -> bytes | None:
-    """Synthesize the next sentence (one FIFO turn); None when the text is done."""
+def _speak_next(
+    voice: Any, text: str, pending: list[list[str]] | None, config: Any, cancel: CancelToken
+) -> tuple[bytes, list[list[str]]]:
+    """Speak the next sentence (one FIFO turn): (its audio, the sentences still to speak).
+    `pending` None = phonemize `text` first (piper splits it into sentences)."""
     if cancel.cancelled:  # cancelled while queued: give the turn to someone else
         raise SynthesisCancelled("synthesis cancelled")
     try:
-        chunk = next(sentences, None)
-    except BackendError:
-        raise
+        if pending is None:
+            pending = [phonemes for phonemes in voice.phonemize(text) if phonemes]
+        if not pending:
+            return b"", []
+        ids = voice.phonemes_to_ids(pending[0])
+        audio = voice.phoneme_ids_to_audio(ids, config)
     except Exception as exc:  # piper/onnxruntime/espeak errors become BackendErrors
         raise BackendError(f"Piper failed: {type(exc).__name__}: {exc}", backend="piper") from exc
-    return None if chunk is None else chunk.audio_int16_bytes
+    return _to_int16(audio), pending[1:]
+
+
+def _to_int16(audio: np.ndarray) -> bytes:
+    """Peak-normalise each sentence to full scale, as piper's own synthesize() does."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak < 1e-8:
+        return bytes(2 * audio.size)
+    return (np.clip(audio / peak, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
 def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
