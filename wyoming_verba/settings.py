@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -294,6 +295,24 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"--metrics-port {s.metrics_port}: not a TCP port")
 
 
+_SIGNED_FLAGS = ("--edge-rate", "--edge-volume", "--edge-pitch")
+
+
+def _join_signed_values(argv: Sequence[str]) -> list[str]:
+    """`--edge-pitch -20Hz` → `--edge-pitch=-20Hz`: argparse would take -20Hz for a flag."""
+    out: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        if args[i] in _SIGNED_FLAGS and i + 1 < len(args) and args[i + 1].startswith("-"):
+            out.append(f"{args[i]}={args[i + 1]}")
+            i += 2
+        else:
+            out.append(args[i])
+            i += 1
+    return out
+
+
 def load_settings(
     argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 ) -> Settings:
@@ -302,7 +321,7 @@ def load_settings(
     parser = build_parser()
     _env_defaults(parser, os.environ if env is None else env)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_join_signed_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse already printed the message
         if exc.code == 0:
             raise

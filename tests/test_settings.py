@@ -1,0 +1,81 @@
+"""Flags, environment variables and their precedence land in one Settings object."""
+
+import pytest
+
+from wyoming_verba.__main__ import main
+from wyoming_verba.settings import AUTO_CHAIN, SettingsError, load_settings
+
+
+def test_defaults():
+    s = load_settings([], env={})
+    assert s.uri == "tcp://0.0.0.0:10200"
+    assert s.backends == AUTO_CHAIN and not s.backend_explicit
+    assert s.zeroconf is None and s.output_rate == 24000
+
+
+def test_legacy_env_names_keep_working():
+    s = load_settings([], env={"TTS_BACKEND": "sesame,edge", "TTS_VOICE": "en-GB-SoniaNeural",
+                               "SESAME_SPEAKER_ID": "4"})
+    assert s.backends == ("csm", "edge") and s.backend_explicit
+    assert s.voice == "en-GB-SoniaNeural" and s.speaker == "4"
+
+
+def test_flags_beat_verba_env_which_beats_legacy_env():
+    env = {"TTS_BACKEND": "edge", "VERBA_BACKEND": "piper", "VERBA_OUTPUT_RATE": "16000",
+           "VERBA_DEBUG": "true", "VERBA_DATA_DIR": "/a,/b", "VERBA_NO_PIPER_DOWNLOAD": "1"}
+    s = load_settings([], env=env)
+    assert s.backends == ("piper",) and s.output_rate == 16000 and s.debug
+    assert [str(p) for p in s.data_dirs] == ["/a", "/b"] and s.piper_download is False
+    s = load_settings(["--backend", "espeak", "--output-rate", "22050"], env=env)
+    assert s.backends == ("espeak",) and s.output_rate == 22050
+
+
+def test_zeroconf_flags():
+    assert load_settings(["--zeroconf"], env={}).zeroconf == "wyoming-verba"
+    assert load_settings(["--zeroconf", "kitchen"], env={}).zeroconf == "kitchen"
+    assert load_settings(["--no-zeroconf"], env={"VERBA_ZEROCONF": "x"}).zeroconf is None
+
+
+def test_negative_edge_values_need_no_equals_sign():
+    s = load_settings(["--edge-pitch", "-20Hz", "--edge-rate", "-5%", "--edge-volume=+10%"],
+                      env={})
+    assert (s.edge_pitch, s.edge_rate, s.edge_volume) == ("-20Hz", "-5%", "+10%")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--backend", "festival"], "unknown backend"),
+        (["--backend", "auto,edge"], "cannot be combined"),
+        (["--backend", "edge,edge"], "twice"),
+        (["--edge-rate", "10%"], "signed percentage"),
+        (["--edge-pitch", "+3st"], "signed hertz"),
+        (["--uri", "http://x:1"], "tcp://HOST:PORT"),
+        (["--output-rate", "1000"], "8000 and 192000"),
+        (["--max-text-chars", "0"], "positive"),
+        (["--backend", "remote"], "--remote-uri"),
+        (["--csm-dtype", "int8"], "--csm-dtype"),
+    ],
+)
+def test_malformed_settings_have_clear_messages(argv, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(argv, env={})
+
+
+def test_cli_prints_the_message_and_exits_2(capsys):
+    assert main(["--edge-rate", "fast"]) == 2
+    assert "--edge-rate 'fast'" in capsys.readouterr().err
+
+
+def test_say_writes_a_wav(tmp_path, capsys):
+    import wave
+
+    out = tmp_path / "hello.wav"
+    assert main(["say", "Hello there. How are you?", "-o", str(out), "--backend", "espeak",
+                 "--data-dir", str(tmp_path)]) == 0
+    with wave.open(str(out)) as wav:
+        assert wav.getframerate() == 24000 and wav.getsampwidth() == 2
+        assert 1.0 < wav.getnframes() / 24000 < 5.0
+    assert "wrote" in capsys.readouterr().out
+    assert main(["say", "Hello", "-o", str(out), "--backend", "espeak", "--voice", "nobody",
+                 "--data-dir", str(tmp_path)]) == 1
