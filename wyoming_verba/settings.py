@@ -167,13 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sentences that may wait for the GPU before going to the next backend")
 
     g = p.add_argument_group("edge")
-    g.add_argument("--edge-voice", default=d.edge_voice)
+    g.add_argument("--edge-voice", default=d.edge_voice,
+                   help="Edge voice used when a request names none, e.g. de-DE-KatjaNeural")
     g.add_argument("--edge-rate", default=d.edge_rate, help="speaking rate, e.g. +10%% or -5%%")
     g.add_argument("--edge-volume", default=d.edge_volume, help="volume, e.g. +0%%")
     g.add_argument("--edge-pitch", default=d.edge_pitch, help="pitch, e.g. +0Hz or -20Hz")
-    g.add_argument("--edge-first-audio-timeout", type=float, default=d.edge_first_audio_timeout)
-    g.add_argument("--edge-chunk-timeout", type=float, default=d.edge_chunk_timeout)
-    g.add_argument("--edge-sentence-timeout", type=float, default=d.edge_sentence_timeout)
+    g.add_argument("--edge-first-audio-timeout", type=float, default=d.edge_first_audio_timeout,
+                   help="seconds to wait for a sentence's first audio from Edge")
+    g.add_argument("--edge-chunk-timeout", type=float, default=d.edge_chunk_timeout,
+                   help="longest gap between audio blocks from Edge")
+    g.add_argument("--edge-sentence-timeout", type=float, default=d.edge_sentence_timeout,
+                   help="all attempts at one sentence give up after this many seconds")
 
     g = p.add_argument_group("csm")
     g.add_argument("--csm-model", default=d.csm_model,
@@ -184,31 +188,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch.compile/static caches on CUDA")
     g.add_argument("--csm-voices", type=Path, default=None,
                    help="voices file or directory (speaker id, reference clip, transcript)")
-    g.add_argument("--csm-temperature", type=float, default=d.csm_temperature)
-    g.add_argument("--csm-top-k", type=int, default=d.csm_top_k)
+    g.add_argument("--csm-temperature", type=float, default=d.csm_temperature,
+                   help="sampling temperature (0 = greedy)")
+    g.add_argument("--csm-top-k", type=int, default=d.csm_top_k,
+                   help="sample from the k likeliest codes")
     g.add_argument("--csm-seed", type=int, default=None, help="seed for reproducible output")
     g.add_argument("--csm-context-sentences", type=int, default=d.csm_context_sentences,
                    help="previous sentences of a reply kept as context")
 
     g = p.add_argument_group("piper")
-    g.add_argument("--piper-voice", default=d.piper_voice)
+    g.add_argument("--piper-voice", default=d.piper_voice,
+                   help="Piper voice used when a request names none (downloaded if missing)")
     g.add_argument("--piper-length-scale", type=float, default=None, help="speed (>1 slower)")
-    g.add_argument("--piper-noise-scale", type=float, default=None)
-    g.add_argument("--piper-noise-w", type=float, default=None)
+    g.add_argument("--piper-noise-scale", type=float, default=None,
+                   help="voice variation (default: the voice's own)")
+    g.add_argument("--piper-noise-w", type=float, default=None,
+                   help="phoneme length variation (default: the voice's own)")
     g.add_argument("--piper-sentence-silence", type=float, default=d.piper_sentence_silence,
                    help="seconds of silence after each sentence")
     g.add_argument("--piper-cuda", action="store_true", help="onnxruntime CUDA provider")
     g.add_argument("--no-piper-download", dest="piper_download", action="store_false",
                    default=True, help="never download missing Piper voices")
-    g.add_argument("--piper-download-url", default=d.piper_download_url)
+    g.add_argument("--piper-download-url", default=d.piper_download_url,
+                   help="base URL of the Piper voice repository")
 
     g = p.add_argument_group("espeak")
-    g.add_argument("--espeak-voice", default=d.espeak_voice)
+    g.add_argument("--espeak-voice", default=d.espeak_voice, help="espeak-ng voice, e.g. en-us, de")
 
     g = p.add_argument_group("remote")
     g.add_argument("--remote-uri", default=None, help="another Wyoming TTS server, tcp://HOST:PORT")
-    g.add_argument("--remote-voice", default=None)
-    g.add_argument("--remote-timeout", type=float, default=d.remote_timeout)
+    g.add_argument("--remote-voice", default=None,
+                   help="voice to ask the remote for when a request names none of its voices")
+    g.add_argument("--remote-timeout", type=float, default=d.remote_timeout,
+                   help="seconds to connect, to first audio and between chunks")
     return p
 
 

@@ -1,0 +1,22 @@
+"""The README stays true: every flag documented, and CI runs its test command."""
+
+import re
+from pathlib import Path
+
+from wyoming_verba.settings import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_flag_is_documented():
+    flags = [a.option_strings[-1] for a in build_parser()._actions if a.option_strings]
+    missing = [f for f in flags if f not in ("-h", "--help") and f"`{f}" not in README]
+    assert missing == []
+
+
+def test_ci_runs_the_readme_test_command():
+    commands = re.findall(r"```sh\n(.+?)\n```", README)
+    test_command = next(c for c in commands if "pytest" in c)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_command in ci.splitlines()
