@@ -1,10 +1,12 @@
 """Piper (piper-tts 1.8, onnxruntime): a natural voice with no GPU and no network.
 
-Scheduling, the reason this beats wyoming-piper under load: every loaded voice shares
-one small FIFO thread pool, and each job is ONE sentence (one `next()` of piper's
-per-sentence generator). A long reply therefore queues its next sentence behind the
-first sentences of everyone who asked meanwhile, instead of holding the CPU for its
-whole text, and the event loop never runs synthesis, so `describe` stays instant.
+Scheduling, the reason this beats wyoming-piper under load: synthesis never runs on the
+event loop (so `describe` stays instant), and every job is ONE sentence, run by a small
+pool of worker threads that always takes the queued sentence with the earliest deadline.
+A sentence's deadline is when its client would run out of audio had playback started
+with the reply: "now" for a first sentence, later for a long reply that already sent
+seconds of audio (capped at MAX_DEFER_S). So a newcomer's first sentence overtakes the
+rest of a long reply, and the long reply still gets each sentence before it is needed.
 
 Pool shape, measured on this 2-core machine (joe-medium, 24 sentences):
   1 worker × 2 onnxruntime intra-op threads: 103 ms for one sentence, 11.1 sentences/s
@@ -20,12 +22,15 @@ use the voice as soon as its files are in place."""
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +64,7 @@ from .piper_voices import (
 
 _LOGGER = logging.getLogger(__name__)
 
+MAX_DEFER_S = 2.0  # longest a later sentence yields to other replies' first sentences
 DOWNLOAD_WAIT_S = 3.0  # how long a request waits for its voice's download before failing over
 MAX_LOADED_VOICES = 4  # loaded onnx sessions kept (≈ 60–120 MB each); least recent dropped
 MAX_THREADS_PER_WORKER = 4
@@ -94,7 +100,7 @@ class PiperBackend(Backend):
         self._dirs = VoiceDirectory(tuple(Path(d) for d in dirs))
         self._downloader = VoiceDownloader(settings.piper_download_url, settings.data_dir)
         self._workers, self._threads = worker_plan(_cpu_count())
-        self._executor: ThreadPoolExecutor | None = None
+        self._pool: SentencePool | None = None
         self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
         self._load_locks: dict[str, asyncio.Lock] = {}
         # model path -> ((mtime_ns, size), reason): a corrupt file is not retried until it changes
@@ -114,7 +120,7 @@ class PiperBackend(Backend):
                 backend=self.name,
             ) from exc
         self._providers = _providers(self.settings.piper_cuda)
-        self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="piper")
+        self._pool = SentencePool(self._workers)
         wanted = self.settings.piper_voice
         files = await asyncio.to_thread(self._dirs.find, wanted)
         if files is None and self.settings.piper_download and VOICE_NAME.match(wanted):
@@ -148,9 +154,9 @@ class PiperBackend(Backend):
             job.cancel.set()
             job.task.cancel()
         self._downloads.clear()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         self._loaded.clear()
 
     # --- voices ------------------------------------------------------------------------
@@ -195,21 +201,25 @@ class PiperBackend(Backend):
         cancel.raise_if_cancelled()
         loaded = await self._voice(voice.name)
         config = self._synthesis_config(loaded, speaker)
-        executor = self._executor
-        if executor is None:
+        pool = self._pool
+        if pool is None:
             raise BackendUnavailable("Piper is not started", backend=self.name)
-        loop = asyncio.get_running_loop()
-        silence = bytes(2 * int(loaded.files.sample_rate * self.settings.piper_sentence_silence))
-        # One job per sentence, each a fresh FIFO turn in the shared pool. The first job
-        # also phonemizes the text, so the number of sentences is known and the last one
-        # needs no extra turn (a whole queue wait under load) just to learn it was the last.
+        rate = loaded.files.sample_rate
+        silence = bytes(2 * int(rate * self.settings.piper_sentence_silence))
+        reply = utterance.state.setdefault(self.name, {"start": time.monotonic(), "audio": 0.0})
+        # One job per sentence. The first job also phonemizes the text, so the number of
+        # sentences is known and the last one needs no extra turn (a whole queue wait
+        # under load) just to learn it was the last.
         pending: list[list[str]] | None = None
         while pending is None or pending:
-            audio, pending = await loop.run_in_executor(
-                executor, _speak_next, loaded.voice, text, pending, config, cancel)
+            job = pool.submit(_deadline(reply), _speak_next, loaded.voice, text, pending,
+                              config, cancel)
+            audio, pending = await asyncio.wrap_future(job)
             cancel.raise_if_cancelled()
             if audio:
-                yield Pcm(audio + silence, loaded.files.sample_rate)
+                audio += silence
+                reply["audio"] += len(audio) / (2 * rate)
+                yield Pcm(audio, rate)
 
     def _synthesis_config(self, loaded: _Loaded, speaker: str | None) -> Any:
         from piper import SynthesisConfig
@@ -334,6 +344,68 @@ class PiperBackend(Backend):
             raise BackendBusy(
                 f"Piper voice {name} is downloading ({job.progress.describe()}); "
                 "another backend speaks until it is ready", backend=self.name) from None
+
+
+# --- scheduling ------------------------------------------------------------------------------
+
+
+def _deadline(reply: dict[str, float]) -> float:
+    """When this reply's client runs out of audio if playback began when the reply did:
+    now for a first sentence, later for a reply that already has seconds of audio queued
+    (capped, so a deferred sentence is never near the chain's sentence timeout)."""
+    now = time.monotonic()
+    return min(reply["start"] + reply["audio"], now + MAX_DEFER_S)
+
+
+class SentencePool:
+    """Worker threads that always take the queued sentence with the earliest deadline
+    (ties: first come, first served). A reply's first sentence is due at once, so it
+    overtakes the later sentences of replies whose clients still have audio to play."""
+
+    def __init__(self, workers: int) -> None:
+        self._queue: list[tuple[float, int, Future, Callable[[], Any]]] = []
+        self._order = itertools.count()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"piper-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, deadline: float, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        with self._ready:
+            if self._closed:
+                raise BackendUnavailable("Piper is stopping", backend="piper")
+            heapq.heappush(self._queue, (deadline, next(self._order), future,
+                                         lambda: fn(*args)))
+            self._ready.notify()
+        return future
+
+    def shutdown(self) -> None:
+        with self._ready:
+            self._closed = True
+            queued, self._queue = self._queue, []
+            self._ready.notify_all()
+        for _due, _n, future, _job in queued:
+            future.cancel()
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                if self._closed:
+                    return
+                _due, _n, future, job = heapq.heappop(self._queue)
+            if not future.set_running_or_notify_cancel():
+                continue  # the request went away while queued
+            try:
+                future.set_result(job())
+            except BaseException as exc:
+                future.set_exception(exc)
 
 
 # --- worker-thread helpers (no event loop here) ------------------------------------------
