@@ -11,8 +11,8 @@ compete for the CPU) and drives them with the wyoming client:
 4. fairness: one client speaking a long text while others make short requests: the
    short requests' first audio.
 
-    python benchmarks/piper_vs_wyoming_piper.py                 # 20 clients × 5 requests
-    python benchmarks/piper_vs_wyoming_piper.py --clients 50 --requests 20   # the full run
+    python benchmarks/piper_vs_wyoming_piper.py            # 20 clients × 5 requests, 2 rounds
+    python benchmarks/piper_vs_wyoming_piper.py --clients 50 --requests 20 --rounds 1  # full
 
 wyoming-piper runs from its own virtualenv (default /work/main/.peer, or --peer-venv),
 created here if missing (`--no-setup` prints the commands instead). Results: a Markdown
@@ -178,7 +178,16 @@ async def describe_during_long_reply(uri: str, interval: float = 0.25) -> dict:
     }
 
 
-async def load(uri: str, clients: int, requests: int) -> dict:
+@dataclass
+class Run:
+    """Results of one scenario on one server, possibly over several rounds."""
+
+    results: list[Result]
+    wall: float
+    long_totals: list[float]
+
+
+async def load(uri: str, clients: int, requests: int) -> Run:
     results: list[Result] = []
 
     async def client(index: int) -> None:
@@ -187,11 +196,10 @@ async def load(uri: str, clients: int, requests: int) -> dict:
 
     start = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(clients)))
-    wall = time.perf_counter() - start
-    return summarize(results, wall) | {"clients": clients, "requests_per_client": requests}
+    return Run(results, time.perf_counter() - start, [])
 
 
-async def fairness(uri: str, clients: int, requests: int) -> dict:
+async def fairness(uri: str, clients: int, requests: int) -> Run:
     """One long reply in progress; every other client asks for one short sentence."""
     long_task = asyncio.create_task(synthesize(uri, LONG))
     await asyncio.sleep(0.5)
@@ -205,11 +213,9 @@ async def fairness(uri: str, clients: int, requests: int) -> dict:
     await asyncio.gather(*(client() for _ in range(clients)))
     wall = time.perf_counter() - start
     long_result = await long_task
-    return summarize(results, wall) | {
-        "short_clients": clients,
-        "long_reply_total_s": long_result.total,
-        "long_reply_error": long_result.error,
-    }
+    if long_result.error:
+        results.append(long_result)  # counted as an error
+    return Run(results, wall, [long_result.total])
 
 
 def summarize(results: list[Result], wall: float) -> dict:
@@ -297,16 +303,36 @@ async def running(name: str, command: list[str], uri: str, log: Path):
             process.kill()
 
 
-async def bench_server(name: str, uri: str, args) -> dict:
-    print(f"== {name}", file=sys.stderr)
-    result = {"describe": await describe_during_long_reply(uri)}
-    print("   describe during a long reply done", file=sys.stderr)
-    result["load"] = await load(uri, args.clients, args.requests)
-    rate = result["load"]["requests_per_s"] or 0.0
-    print(f"   load done: {rate:.2f} requests/s", file=sys.stderr)
-    result["fairness"] = await fairness(uri, max(1, args.clients // 2), args.requests)
-    print("   fairness done", file=sys.stderr)
-    return result
+async def concurrent_scenarios(uris: dict[str, str], args) -> dict[str, dict]:
+    """Load and fairness, one server at a time (the idle one costs nothing), in
+    alternating order over `--rounds` (A B, B A, ...) so drifting background load on a
+    shared machine does not favour whoever goes first; results are pooled."""
+    runs: dict[str, dict[str, Run]] = {name: {} for name in uris}
+    short_clients = max(1, args.clients // 2)
+    for round_ in range(args.rounds):
+        order = list(uris) if round_ % 2 == 0 else list(reversed(uris))
+        for name in order:
+            for scenario, run in (
+                ("load", lambda u: load(u, args.clients, args.requests)),
+                ("fairness", lambda u: fairness(u, short_clients, args.requests)),
+            ):
+                result = await run(uris[name])
+                pooled = runs[name].setdefault(scenario, Run([], 0.0, []))
+                pooled.results += result.results
+                pooled.wall += result.wall
+                pooled.long_totals += result.long_totals
+                print(f"   round {round_ + 1}: {name} {scenario} done", file=sys.stderr)
+    out: dict[str, dict] = {}
+    for name, scenarios in runs.items():
+        load_run, fair_run = scenarios["load"], scenarios["fairness"]
+        out[name] = {
+            "load": summarize(load_run.results, load_run.wall)
+            | {"clients": args.clients, "requests_per_client": args.requests,
+               "rounds": args.rounds},
+            "fairness": summarize(fair_run.results, fair_run.wall)
+            | {"short_clients": short_clients, "long_reply_total_s": fair_run.long_totals},
+        }
+    return out
 
 
 def fmt(value: float | None, unit: str = " s") -> str:
@@ -332,7 +358,7 @@ def markdown(results: dict, args) -> str:
     rows.append(f"| `describe` probes over HA's 5 s timeout | {d1['describe_over_5s']} of "
                 f"{d1['describe_probes']} | {d2['describe_over_5s']} of {d2['describe_probes']} |")
     l1, l2 = peer["load"], ours["load"]
-    label = f"{args.clients} clients × {args.requests} requests"
+    label = f"{args.clients} clients × {args.requests} requests × {args.rounds} rounds"
     rows.append(f"| {label}: requests/s | {fmt(l1['requests_per_s'], '')} | "
                 f"{fmt(l2['requests_per_s'], '')} |")
     for q in ("p50", "p99"):
@@ -352,6 +378,8 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=5, help="requests per client")
     parser.add_argument("--repeats", type=int, default=5, help="runs per single-request text")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="load/fairness rounds per server, in alternating order")
     parser.add_argument("--peer-venv", type=Path, default=ROOT / ".peer")
     parser.add_argument("--no-setup", dest="setup", action="store_false",
                         help="do not create the peer virtualenv; print how to")
@@ -378,7 +406,7 @@ async def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
         "settings": {"clients": args.clients, "requests": args.requests,
-                     "repeats": args.repeats},
+                     "repeats": args.repeats, "rounds": args.rounds},
     }
     if args.only:
         servers = {args.only: servers[args.only]}
@@ -392,7 +420,10 @@ async def main() -> None:
         print("single requests done", file=sys.stderr)
         for name, uri in uris.items():  # one at a time: the idle one costs nothing
             results[name] = {"command": servers[name], "single": single[name],
-                             **await bench_server(name, uri, args)}
+                             "describe": await describe_during_long_reply(uri)}
+            print(f"{name}: describe during a long reply done", file=sys.stderr)
+        for name, scenarios in (await concurrent_scenarios(uris, args)).items():
+            results[name].update(scenarios)
     args.out.write_text(json.dumps(results, indent=2, default=lambda o: asdict(o)))
     if "wyoming-piper" in results and "wyoming-verba" in results:
         print(markdown(results, args))

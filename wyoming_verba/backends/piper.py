@@ -449,6 +449,9 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # No busy-waiting between parallel sections: spinning threads compete with the event
+    # loop and the other worker. Measured: 0.17 s CPU per request without, 0.18–0.25 with.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(files.model), sess_options=options,
                                            providers=providers)
     voice = PiperVoice(session=session, config=config)
