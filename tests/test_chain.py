@@ -192,3 +192,27 @@ def test_tone_helper_sanity():
     samples = np.frombuffer(tone(1000.0, 0.2, 16000), dtype="<i2")
     assert abs(dominant_frequency(samples, 16000) - 1000) < 10
     assert asyncio is not None
+
+
+async def test_voice_map_names_the_stand_in_on_other_backends():
+    first, second = two_tones()
+    first.voices_ = [type(v)(f"first-{v.name}", v.languages) for v in first.voices_]
+    chain = await chain_of(first, second,
+                           voice_map=(("first-tone-en", "tone-de"), ("first-tone-en", "x")))
+    choice = chain.resolve("first-tone-en")
+    voice, _ = chain.voice_for(second, choice)
+    assert voice.name == "tone-de"  # configured, although the language differs
+    other = chain.resolve("first-tone-de")
+    assert chain.voice_for(second, other)[0].name == "tone-de"  # same language
+
+
+def test_voice_map_setting():
+    from wyoming_verba.settings import SettingsError, load_settings
+
+    s = load_settings(["--voice-map", "speaker-0=en-US-GuyNeural"],
+                      env={"VERBA_VOICE_MAP": "a=b,c=d"})
+    assert s.voice_map == (("speaker-0", "en-US-GuyNeural"),)
+    assert load_settings([], env={"VERBA_VOICE_MAP": "a=b,c=d"}).voice_map == (("a", "b"),
+                                                                              ("c", "d"))
+    with pytest.raises(SettingsError, match="VOICE=STAND_IN"):
+        load_settings(["--voice-map", "nonsense"], env={})

@@ -79,3 +79,13 @@ def test_say_writes_a_wav(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert main(["say", "Hello", "-o", str(out), "--backend", "espeak", "--voice", "nobody",
                  "--data-dir", str(tmp_path)]) == 1
+
+
+def test_repeatable_flags_replace_the_environment_list():
+    s = load_settings(["--data-dir", "/x"], env={"VERBA_DATA_DIR": "/a,/b"})
+    assert [str(p) for p in s.data_dirs] == ["/x"]
+
+
+def test_malformed_environment_value_names_the_variable():
+    with pytest.raises(SettingsError, match="VERBA_OUTPUT_RATE"):
+        load_settings([], env={"VERBA_OUTPUT_RATE": "fast"})

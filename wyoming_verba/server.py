@@ -125,7 +125,10 @@ class VerbaServer:
         else:
             self.skipped = {}
         self.chain = BackendChain(
-            backends, sentence_timeout=settings.sentence_timeout, cooldown=settings.cooldown
+            backends,
+            sentence_timeout=settings.sentence_timeout,
+            cooldown=settings.cooldown,
+            voice_map=settings.voice_map,
         )
         self.app: App | None = None
         self.handlers: set[asyncio.Task] = set()

@@ -56,6 +56,7 @@ class Settings:
     speaker: str | None = None
     language: str = "en-US"
     data_dirs: tuple[Path, ...] = ()
+    voice_map: tuple[tuple[str, str], ...] = ()
     sentence_timeout: float = 10.0
     cooldown: float = 30.0
     max_gpu_queue: int = 4
@@ -155,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--voice", help="default voice name (mapped to a same-language voice on "
                    "other backends)")
     g.add_argument("--speaker", help="default speaker (CSM speaker id, Piper speaker)")
+    g.add_argument("--voice-map", action="append", default=None, metavar="VOICE=STAND_IN",
+                   help="when VOICE's backend fails, speak with STAND_IN on the backend that has "
+                   "it (repeatable; default: a voice of the same language)")
     g.add_argument("--language", default=d.language,
                    help="language used to pick voices when none is named")
     g.add_argument("--data-dir", action="append", default=None, dest="data_dirs",
@@ -224,8 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _env_defaults(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
-    """Let VERBA_<DEST> (and the legacy names) replace each flag's default."""
+def _env_defaults(
+    parser: argparse.ArgumentParser, env: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """Let VERBA_<DEST> (and the legacy names) replace each flag's default. Lists for
+    repeatable flags are returned instead: argparse would append the flags to them."""
+    lists: dict[str, list[str]] = {}
     for action in parser._actions:  # argparse has no public iterator
         if not action.option_strings or action.dest in ("help", "version"):
             continue
@@ -233,17 +241,22 @@ def _env_defaults(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> No
         names = [ENV_PREFIX + flag, ENV_PREFIX + action.dest.upper()]
         if action.dest in LEGACY_ENV:
             names.append(LEGACY_ENV[action.dest])
-        value = next((env[n] for n in names if env.get(n, "") != ""), None)
-        if value is None:
+        found = next(((n, env[n]) for n in names if env.get(n, "") != ""), None)
+        if found is None:
             continue
+        name, value = found
         if action.nargs == 0:  # store_true / store_false flags
             truthy = value.strip().lower() in ("1", "true", "yes", "on")
             is_true_flag = action.const is True
             action.default = truthy if is_true_flag else not truthy
         elif isinstance(action, argparse._AppendAction):
-            action.default = [v for v in re.split(f"[,{os.pathsep}]", value) if v]
+            lists[action.dest] = [v.strip() for v in value.split(",") if v.strip()]
         else:
-            action.default = action.type(value) if callable(action.type) else value
+            try:
+                action.default = action.type(value) if callable(action.type) else value
+            except ValueError:
+                raise SettingsError(f"{name}={value!r} is not a valid value") from None
+    return lists
 
 
 def parse_backends(value: str) -> tuple[tuple[str, ...], bool]:
@@ -331,14 +344,25 @@ def load_settings(
     """Parse flags (falling back to the environment) into validated Settings.
     Raises SettingsError with a message fit for the user."""
     parser = build_parser()
-    _env_defaults(parser, os.environ if env is None else env)
+    env_lists = _env_defaults(parser, os.environ if env is None else env)
     try:
         args = parser.parse_args(_join_signed_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse already printed the message
         if exc.code == 0:
             raise
         raise SettingsError("invalid command line (see above)") from None
+    for dest, values in env_lists.items():
+        if getattr(args, dest) is None:  # flags replace the environment's list
+            setattr(args, dest, values)
     return settings_from_namespace(args)
+
+
+def _voice_pair(value: str) -> tuple[str, str]:
+    voice, _, stand_in = value.partition("=")
+    if not voice.strip() or not stand_in.strip():
+        raise SettingsError(f"--voice-map {value!r}: use VOICE=STAND_IN, e.g. "
+                            "speaker-0=en-US-GuyNeural")
+    return voice.strip(), stand_in.strip()
 
 
 def settings_from_namespace(args: argparse.Namespace) -> Settings:
@@ -347,6 +371,7 @@ def settings_from_namespace(args: argparse.Namespace) -> Settings:
     if values.pop("no_zeroconf", False):
         values["zeroconf"] = None
     values["data_dirs"] = tuple(Path(p).expanduser() for p in (values.get("data_dirs") or ()))
+    values["voice_map"] = tuple(_voice_pair(v) for v in (values.get("voice_map") or ()))
     known = {f.name for f in fields(Settings)}
     settings = Settings(
         backends=backends,

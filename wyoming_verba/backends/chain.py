@@ -97,9 +97,13 @@ class BackendChain:
         *,
         sentence_timeout: float = 10.0,
         cooldown: float = 30.0,
+        voice_map: tuple[tuple[str, str], ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._all = backends
+        self.stand_ins: dict[str, list[str]] = {}
+        for voice, stand_in in voice_map:
+            self.stand_ins.setdefault(voice, []).append(stand_in)
         self.live: list[Backend] = []
         self.down: dict[str, str] = {}  # backend name -> why it is not usable
         self.sentence_timeout = sentence_timeout
@@ -175,6 +179,10 @@ class BackendChain:
             voice = backend.find_voice(choice.name)
             if voice is not None:
                 return voice, choice.speaker
+        for name in self.stand_ins.get(choice.name or "", ()):  # configured with --voice-map
+            voice = backend.find_voice(name)
+            if voice is not None and voice.installed:
+                return voice, None
         if choice.language:  # a named voice on another backend maps to the same language
             voice = find_voice_for_language(backend.voices(), choice.language)
             if voice is not None:
