@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import time
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from wyoming.audio import AudioChunk, AudioStop
@@ -58,7 +59,7 @@ TEXTS = {
 LOAD_TEXTS = [TEXTS["short"], TEXTS["two sentences"], TEXTS["paragraph"]]
 LONG = " ".join(
     f"Step {i}: open the drawer, take out the next part and fit it to the frame."
-    for i in range(1, 31)
+    for i in range(1, 61)
 )
 
 
@@ -185,18 +186,35 @@ class Run:
     results: list[Result]
     wall: float
     long_totals: list[float]
+    describes: list[float] = field(default_factory=list)
 
 
 async def load(uri: str, clients: int, requests: int) -> Run:
+    """N clients × M requests, while a prober sends `describe` every second like HA."""
     results: list[Result] = []
+    describes: list[float] = []
+    done = asyncio.Event()
 
     async def client(index: int) -> None:
         for r in range(requests):
             results.append(await synthesize(uri, LOAD_TEXTS[(index + r) % len(LOAD_TEXTS)]))
 
+    async def prober() -> None:
+        while not done.is_set():
+            try:
+                describes.append(await describe_latency(uri))
+            except (TimeoutError, OSError):
+                describes.append(60.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 1.0)
+
     start = time.perf_counter()
+    probe = asyncio.create_task(prober())
     await asyncio.gather(*(client(i) for i in range(clients)))
-    return Run(results, time.perf_counter() - start, [])
+    wall = time.perf_counter() - start
+    done.set()
+    await probe
+    return Run(results, wall, [], describes)
 
 
 async def fairness(uri: str, clients: int, requests: int) -> Run:
@@ -321,6 +339,7 @@ async def concurrent_scenarios(uris: dict[str, str], args) -> dict[str, dict]:
                 pooled.results += result.results
                 pooled.wall += result.wall
                 pooled.long_totals += result.long_totals
+                pooled.describes += result.describes
                 print(f"   round {round_ + 1}: {name} {scenario} done", file=sys.stderr)
     out: dict[str, dict] = {}
     for name, scenarios in runs.items():
@@ -328,7 +347,10 @@ async def concurrent_scenarios(uris: dict[str, str], args) -> dict[str, dict]:
         out[name] = {
             "load": summarize(load_run.results, load_run.wall)
             | {"clients": args.clients, "requests_per_client": args.requests,
-               "rounds": args.rounds},
+               "rounds": args.rounds, "describe_p50_s": pct(load_run.describes, 50),
+               "describe_max_s": max(load_run.describes, default=None),
+               "describe_over_5s": sum(x > 5 for x in load_run.describes),
+               "describe_probes": len(load_run.describes)},
             "fairness": summarize(fair_run.results, fair_run.wall)
             | {"short_clients": short_clients, "long_reply_total_s": fair_run.long_totals},
         }
@@ -365,6 +387,12 @@ def markdown(results: dict, args) -> str:
         rows.append(f"| {label}: first audio {q} | {fmt(l1[f'first_audio_{q}_s'])} | "
                     f"{fmt(l2[f'first_audio_{q}_s'])} |")
     rows.append(f"| {label}: errors | {l1['errors']} | {l2['errors']} |")
+    rows.append(f"| {label}: `describe` median / max | {fmt(l1['describe_p50_s'])} / "
+                f"{fmt(l1['describe_max_s'])} | {fmt(l2['describe_p50_s'])} / "
+                f"{fmt(l2['describe_max_s'])} |")
+    rows.append(f"| {label}: `describe` over 5 s | {l1['describe_over_5s']} of "
+                f"{l1['describe_probes']} | {l2['describe_over_5s']} of "
+                f"{l2['describe_probes']} |")
     f1, f2 = peer["fairness"], ours["fairness"]
     label = f"one long reply + {f2['short_clients']} short clients"
     for q in ("p50", "max"):
