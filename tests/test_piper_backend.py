@@ -274,3 +274,13 @@ def test_pool_runs_the_earliest_deadline_first_and_skips_cancelled_jobs():
         assert ran == ["first", "first-tie", "middle", "late"]
     finally:
         pool.shutdown()
+
+
+async def test_without_piper_tts_start_says_how_to_install(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "piper", None)  # `import piper` raises ImportError
+    backend = PiperBackend(Settings(data_dirs=(tmp_path,)))
+    with pytest.raises(BackendUnavailable, match=r"wyoming-verba\[piper\]"):
+        await backend.start()
+    await backend.stop()
