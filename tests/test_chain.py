@@ -216,3 +216,11 @@ def test_voice_map_setting():
                                                                               ("c", "d"))
     with pytest.raises(SettingsError, match="VOICE=STAND_IN"):
         load_settings(["--voice-map", "nonsense"], env={})
+
+
+async def test_a_missing_voice_does_not_trip_the_breaker():
+    first, second = two_tones(fail_before_audio=3, error=VoiceNotFound)
+    chain = await chain_of(first, second)
+    for text in ("a", "b", "c"):
+        await collect(chain, text)
+    assert chain.usable(first) and second.spoken == ["a", "b", "c"]

@@ -242,7 +242,9 @@ class BackendChain:
                     f"{type(exc).__name__}: {exc}", backend=backend.name)
                 if not isinstance(exc, BackendError):
                     _LOGGER.exception("%s crashed on a sentence", backend.name)
-                if not isinstance(error, BackendBusy):
+                # Busy (saturated) and one missing voice say nothing about the backend's
+                # health: hand the sentence on without tripping its breaker.
+                if not isinstance(error, BackendBusy | VoiceNotFound):
                     self.breakers[backend.name].failure(error)
                 outcome.failures.append((backend.name, str(error)))
                 errors.append(f"{backend.name}: {error}")
