@@ -224,3 +224,27 @@ async def test_a_missing_voice_does_not_trip_the_breaker():
     for text in ("a", "b", "c"):
         await collect(chain, text)
     assert chain.usable(first) and second.spoken == ["a", "b", "c"]
+
+
+class SlowStart(ToneBackend):
+    async def start(self) -> None:
+        await asyncio.sleep(0.5)
+
+
+async def test_slow_backends_join_the_chain_when_ready():
+    slow, fast = SlowStart(name="slow"), ToneBackend(name="fast")
+    chain = BackendChain([slow, fast])
+    await chain.start(grace=0.05)
+    assert chain.live == [fast]
+    assert {name for name, _ in await collect(chain, "early words")} == {"fast"}
+    await asyncio.sleep(0.6)
+    assert chain.live == [slow, fast]  # in its configured place
+    assert {name for name, _ in await collect(chain, "later words")} == {"slow"}
+    await chain.stop()
+
+
+async def test_start_waits_for_a_first_live_backend_beyond_the_grace():
+    slow = SlowStart(name="slow")
+    chain = BackendChain([slow])
+    await chain.start(grace=0.0)
+    assert chain.live == [slow]

@@ -31,7 +31,7 @@ async def run_server(settings: Settings) -> None:
     from .server import VerbaServer
 
     server = VerbaServer(settings)
-    await server.start()
+    await server.start(wait_for_backends=False)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -145,8 +145,10 @@ class VerbaServer:
             return f"tcp://{host}:{self.port}"
         return self.settings.uri
 
-    async def start(self) -> None:
-        await self.chain.start()
+    async def start(self, wait_for_backends: bool = True) -> None:
+        """Start the backends and the listener. Without `wait_for_backends`, listen after
+        `--startup-wait` seconds with the backends that are up; the others join later."""
+        await self.chain.start(None if wait_for_backends else self.settings.startup_wait)
         self.app = App(self.settings, self.chain, Metrics(self.settings.metrics_port))
         parsed = urlparse(self.settings.uri)
         limit = self.settings.max_event_bytes

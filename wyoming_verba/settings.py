@@ -47,6 +47,7 @@ class Settings:
     max_connections: int = 64
     first_sentence_chars: int = 100
     shutdown_timeout: float = 5.0
+    startup_wait: float = 5.0
     metrics_port: int | None = None
     cache_mb: float = 0.0
     # backends and voices
@@ -142,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cut a longer first sentence at a clause boundary so audio starts sooner")
     g.add_argument("--shutdown-timeout", type=float, default=d.shutdown_timeout,
                    help="seconds in-flight replies get to finish on SIGTERM")
+    g.add_argument("--startup-wait", type=float, default=d.startup_wait,
+                   help="seconds start-up waits for slow backends (CSM loading) before serving "
+                   "with the others; they join when ready")
     g.add_argument("--metrics-port", type=int, default=None,
                    help="serve Prometheus metrics on this port (off by default)")
     g.add_argument("--cache-mb", type=float, default=d.cache_mb,
@@ -307,7 +311,8 @@ def _validate(s: Settings) -> None:
     if not 8000 <= s.output_rate <= 192000:
         raise SettingsError(f"--output-rate {s.output_rate}: choose between 8000 and 192000 Hz")
     for flag, value in (("--cooldown", s.cooldown), ("--max-gpu-queue", s.max_gpu_queue),
-                        ("--cache-mb", s.cache_mb), ("--shutdown-timeout", s.shutdown_timeout)):
+                        ("--cache-mb", s.cache_mb), ("--shutdown-timeout", s.shutdown_timeout),
+                        ("--startup-wait", s.startup_wait)):
         if value < 0:
             raise SettingsError(f"{flag} must not be negative, got {value}")
     if s.csm_dtype not in ("auto", "bfloat16", "float16", "float32"):

@@ -105,30 +105,61 @@ class BackendChain:
         for voice, stand_in in voice_map:
             self.stand_ins.setdefault(voice, []).append(stand_in)
         self.live: list[Backend] = []
+        self._starting: set[asyncio.Task] = set()
+        self._started = False
         self.down: dict[str, str] = {}  # backend name -> why it is not usable
         self.sentence_timeout = sentence_timeout
         self.breakers = {b.name: Breaker(b.name, cooldown, clock) for b in backends}
 
     # --- lifecycle ---------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start every backend concurrently; keep those that came up."""
-        results = await asyncio.gather(*(b.start() for b in self._all), return_exceptions=True)
-        for backend, result in zip(self._all, results, strict=True):
-            if isinstance(result, BaseException):
-                reason = str(result) or type(result).__name__
-                if not isinstance(result, BackendError):
-                    _LOGGER.error("%s failed to start", backend.name, exc_info=result)
-                self.down[backend.name] = reason
-                _LOGGER.warning("backend %s is not available: %s", backend.name, reason)
-            else:
-                self.live.append(backend)
+    async def start(self, grace: float | None = None) -> None:
+        """Start every backend concurrently. Without `grace`, wait for all of them. With it,
+        return once `grace` seconds have passed and one backend is live: slow ones (CSM
+        loading its weights) join the chain, in their configured place, when ready."""
+        loop = asyncio.get_running_loop()
+        self._starting = {asyncio.create_task(self._start_one(b)) for b in self._all}
+        pending = set(self._starting)
+        deadline = None if grace is None else loop.time() + grace
+        while pending:
+            timeout = None if deadline is None or not self.live else deadline - loop.time()
+            done, pending = await asyncio.wait(
+                pending, timeout=max(timeout, 0) if timeout is not None else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not done:
+                break
         if self.live:
-            _LOGGER.info("speaking with: %s", " → ".join(b.name for b in self.live))
+            live = {id(b) for b in self.live}
+            still = [b.name for b in self._all if id(b) not in live and b.name not in self.down]
+            _LOGGER.info("speaking with: %s%s", " → ".join(b.name for b in self.live),
+                         f" (still starting: {', '.join(still)})" if still else "")
         else:
             _LOGGER.error("no backend could start: every request will get an error")
+        self._started = True
+
+    async def _start_one(self, backend: Backend) -> None:
+        try:
+            await backend.start()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            reason = str(exc) or type(exc).__name__
+            if not isinstance(exc, BackendError):
+                _LOGGER.error("%s failed to start", backend.name, exc_info=exc)
+            self.down[backend.name] = reason
+            _LOGGER.warning("backend %s is not available: %s", backend.name, reason)
+            return
+        ready = {id(b) for b in self.live} | {id(backend)}
+        self.live = [b for b in self._all if id(b) in ready]  # keep the configured order
+        if self._started:  # a late joiner: say so
+            _LOGGER.info("%s is ready: speaking with %s", backend.name,
+                         " → ".join(b.name for b in self.live))
 
     async def stop(self) -> None:
+        for task in self._starting:
+            task.cancel()
+        await asyncio.gather(*self._starting, return_exceptions=True)
         await asyncio.gather(*(b.stop() for b in self.live), return_exceptions=True)
 
     # --- voices --------------------------------------------------------------------
