@@ -248,3 +248,35 @@ async def test_start_waits_for_a_first_live_backend_beyond_the_grace():
     chain = BackendChain([slow])
     await chain.start(grace=0.0)
     assert chain.live == [slow]
+
+
+async def test_after_the_cooldown_one_sentence_probes_while_others_skip():
+    now = [0.0]
+    first, second = two_tones(fail_before_audio=2)
+    chain = await chain_of(first, second, cooldown=30.0, clock=lambda: now[0])
+    await collect(chain, "one")
+    await collect(chain, "two")
+    now[0] = 31.0
+    first.faults.first_delay = 0.3  # the probe is slow: meanwhile others go elsewhere
+    probe = asyncio.create_task(collect(chain, "probe"))
+    await asyncio.sleep(0.05)
+    assert not chain.usable(first)
+    await collect(chain, "meanwhile")
+    assert second.spoken[-1] == "meanwhile"
+    await probe
+    assert first.spoken == ["probe"] and chain.usable(first)
+
+
+async def test_a_cancelled_probe_leaves_the_backend_probeable():
+    now = [0.0]
+    first, second = two_tones(fail_before_audio=2)
+    chain = await chain_of(first, second, cooldown=30.0, clock=lambda: now[0])
+    await collect(chain, "one")
+    await collect(chain, "two")
+    now[0] = 31.0
+    first.faults.first_delay = 5.0
+    probe = asyncio.create_task(collect(chain, "probe"))
+    await asyncio.sleep(0.05)
+    probe.cancel()
+    await asyncio.gather(probe, return_exceptions=True)
+    assert chain.usable(first)

@@ -267,7 +267,7 @@ async def test_live_server_survives_fuzzed_connections(verba_server):
         if not srv.server.handlers:
             break
         await asyncio.sleep(0.05)
-    assert srv.server.handlers == set()
+    assert not srv.server.handlers
     messages = [f"{c.get('message')}: {c.get('exception')!r}" for c in unhandled]
     assert messages == []
 

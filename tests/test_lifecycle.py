@@ -294,7 +294,7 @@ async def test_connection_limit_refuses_without_leaking_slots(verba_server):
         if not srv.server.handlers:
             break
         await asyncio.sleep(0.05)
-    assert srv.server.handlers == set()
+    assert not srv.server.handlers
     replies = await asyncio.gather(*(speak(srv.uri, f"Slot {i} is free.") for i in range(3)))
     assert all(r.errors == [] and r.seconds > 0.3 for r in replies)
 

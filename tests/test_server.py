@@ -289,3 +289,31 @@ async def test_stdio_server_as_a_subprocess(tmp_path):
     assert await asyncio.wait_for(proc.wait(), 30) == 0
     assert types[0] == "info" and types[1] == "audio-start"
     assert audio / 48000 > 0.5
+
+
+async def test_an_internal_error_still_ends_the_reply(verba_server):
+    from wyoming_verba.backends.base import Pcm
+
+    class BadAudio(ToneBackend):
+        async def synthesize(self, text, voice, speaker, utterance):
+            yield Pcm(b"\x00" * 30, 16000, width=3)  # no such sample width
+
+    srv = await verba_server(backends=[BadAudio(name="bad")])
+    plain = await speak(srv.uri, "Hello.")
+    assert [e.code for e in plain.errors] == ["internal-error"]
+    streamed = await speak_streaming(srv.uri, ["Hello. "])
+    assert streamed.types[-1] == "synthesize-stopped" and streamed.errors
+
+
+async def test_whitespace_chunks_fall_back_to_the_compatibility_text(espeak_server):
+    reply = await speak_streaming(espeak_server.uri, [" ", "\n"])
+    assert reply.seconds == 0  # nothing was said in the stream, and no copy came
+    async with AsyncClient.from_uri(espeak_server.uri) as client:
+        await client.write_event(SynthesizeStart().event())
+        await client.write_event(SynthesizeChunk(text=" ").event())
+        await client.write_event(Synthesize(text="Hello there.").event())
+        await client.write_event(SynthesizeStop().event())
+        from tests.client import Reply
+
+        done = await read_until(client, Reply(), "synthesize-stopped")
+        assert done.seconds > 0.5

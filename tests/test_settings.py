@@ -89,3 +89,9 @@ def test_repeatable_flags_replace_the_environment_list():
 def test_malformed_environment_value_names_the_variable():
     with pytest.raises(SettingsError, match="VERBA_OUTPUT_RATE"):
         load_settings([], env={"VERBA_OUTPUT_RATE": "fast"})
+
+
+def test_zeroconf_from_the_environment():
+    assert load_settings([], env={"VERBA_ZEROCONF": "true"}).zeroconf == "wyoming-verba"
+    assert load_settings([], env={"VERBA_ZEROCONF": "false"}).zeroconf is None
+    assert load_settings([], env={"VERBA_ZEROCONF": "kitchen"}).zeroconf == "kitchen"

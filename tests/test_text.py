@@ -372,3 +372,18 @@ def test_linear_time() -> None:
         count += len(s.flush())
         assert count > 300
         assert time.process_time() - started < 5.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ich wohne im 2. Stock. Komm vorbei.", ["Ich wohne im 2. Stock.", "Komm vorbei."]),
+        ("Das ist zum 3. Mal passiert.", ["Das ist zum 3. Mal passiert."]),
+        ("Use `light.turn_on` now. Done.", ["Use light.turn on now.", "Done."]),
+    ],
+)
+def test_german_ordinals_and_code_spans_do_not_end_sentences(text, expected):
+    assert split_sentences(text) == expected
+    splitter = SentenceSplitter()
+    pieces = [s for ch in text for s in splitter.feed(ch)] + splitter.flush()
+    assert pieces == expected

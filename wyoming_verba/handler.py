@@ -70,6 +70,7 @@ class Reply:
         self.utterance = Utterance(request_id)
         self.stats = RequestStats(request_id, streaming=streaming)
         self.chars = 0
+        self.has_text = False
         self.closed = False
         self.task = asyncio.create_task(self._run(previous), name=f"reply {request_id}")
 
@@ -78,6 +79,7 @@ class Reply:
         # for them would trip its breaker, so they become "?" here.
         text = text.encode("utf-8", "replace").decode("utf-8")
         self.chars += len(text)
+        self.has_text = self.has_text or bool(text.strip())
         for sentence in self.splitter.feed(text):
             self.sentences.put_nowait(sentence)
 
@@ -118,11 +120,16 @@ class Reply:
                         await self._send(audio)
                 except SynthesisCancelled:
                     raise
-                except BackendError as exc:
+                except Exception as exc:  # whatever it was, the client must get an end
                     failed = True
                     self.stats.outcome = "error"
-                    _LOGGER.error("request %s: %s", self.utterance.request_id, exc)
-                    await write(Error(text=str(exc), code=exc.code).event())
+                    if isinstance(exc, BackendError):
+                        _LOGGER.error("request %s: %s", self.utterance.request_id, exc)
+                        code = exc.code
+                    else:
+                        _LOGGER.exception("request %s: internal error", self.utterance.request_id)
+                        code = "internal-error"
+                    await write(Error(text=str(exc) or type(exc).__name__, code=code).event())
                 finally:
                     self.stats.failovers += len(outcome.failures)
                     for name in outcome.spoken_by:
@@ -352,7 +359,7 @@ class ConnectionHandler:
             await self.error("synthesize-stop without synthesize-start", "unexpected-event")
             return
         stream = self.stream
-        if self.state is State.STREAMING and stream.chars == 0 and self.stream_fallback_text:
+        if self.state is State.STREAMING and not stream.has_text and self.stream_fallback_text:
             stream.feed(self.stream_fallback_text[: self.app.settings.max_text_chars])
         stream.close()  # the reply task sends audio-stop and synthesize-stopped
         self.stream = None

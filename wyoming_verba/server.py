@@ -131,7 +131,7 @@ class VerbaServer:
             voice_map=settings.voice_map,
         )
         self.app: App | None = None
-        self.handlers: set[asyncio.Task] = set()
+        self.handlers: dict[asyncio.Task, ConnectionHandler] = {}
         self._server: asyncio.base_events.Server | None = None
         self._zeroconf: Zeroconf | None = None
         self._stdio_task: asyncio.Task | None = None
@@ -190,6 +190,9 @@ class VerbaServer:
         if self._server is not None:
             self._server.close()
         if self.handlers:
+            for handler in self.handlers.values():
+                if not handler.replies:  # idle: nothing to finish, end it now
+                    handler.reader.feed_eof()
             _done, pending = await asyncio.wait(
                 self.handlers, timeout=self.settings.shutdown_timeout
             )
@@ -216,12 +219,15 @@ class VerbaServer:
             return
         task = asyncio.current_task()
         assert task is not None
-        self.handlers.add(task)
+        handler = ConnectionHandler(self.app, reader, writer, name)
+        self.handlers[task] = handler
         self.app.metrics.connection(+1)
         try:
-            await ConnectionHandler(self.app, reader, writer, name).run()
+            await handler.run()
+        except asyncio.CancelledError:
+            pass  # cut off by shutdown; asyncio would log the cancelled callback as an error
         finally:
-            self.handlers.discard(task)
+            self.handlers.pop(task, None)
             self.app.metrics.connection(-1)
 
     async def _serve_stdio(self) -> None:

@@ -102,10 +102,6 @@ class Settings:
         """Where downloads and caches go: the first data directory."""
         return self.data_dirs[0] if self.data_dirs else default_data_dir()
 
-    @property
-    def speaker_id(self) -> str | None:
-        return self.speaker
-
 
 # --- argument parser ---------------------------------------------------------
 
@@ -249,7 +245,13 @@ def _env_defaults(
         if found is None:
             continue
         name, value = found
-        if action.nargs == 0:  # store_true / store_false flags
+        if action.nargs == "?":  # --zeroconf [NAME]: a boolean or a name
+            switch = value.strip().lower()
+            if switch in ("1", "true", "yes", "on"):
+                action.default = action.const
+            elif switch not in ("0", "false", "no", "off"):
+                action.default = value
+        elif action.nargs == 0:  # store_true / store_false flags
             truthy = value.strip().lower() in ("1", "true", "yes", "on")
             is_true_flag = action.const is True
             action.default = truthy if is_true_flag else not truthy

@@ -50,6 +50,10 @@ NEVER_END = frozenset(
 # A period after these ends a sentence only if the next word starts upper-case.
 END_IF_CAPITAL = frozenset("etc usw am pm inc ltd co corp bros jan feb mar apr jun jul aug "
                            "sep sept oct nov dec".split())
+# German words after which "2." is an ordinal, never a sentence end ("zum 3. Mal").
+ORDINAL_AFTER = frozenset(
+    "der die das den dem des im am zum zur vom beim ab bis seit ihr sein mein ein".split()
+)
 MONTHS = frozenset(
     "january february march april may june july august september october november december "
     "januar februar märz mai juni juli oktober dezember janvier février mars avril juin "
@@ -402,6 +406,8 @@ class SentenceSplitter:
         term = buf[k:run_end]
         if term[0] in _CJK_TERMINATORS:
             return _BOUNDARY
+        if buf.count("`", self._start, k) % 2:  # inside `code`: `light.turn_on` is one word
+            return _NEED_MORE if end >= len(buf) and not final else _NOT
         if end >= len(buf):  # the data ends right here
             if final:
                 return _BOUNDARY
@@ -423,6 +429,8 @@ class SentenceSplitter:
         )):
             return _NOT
         ordinal = token.isdigit() and len(token) <= 2
+        if ordinal and self._token(buf, k - len(token) - 1).lower() in ORDINAL_AFTER:
+            return _NOT  # German ordinals: "im 2. Stock", "zum 3. Mal"
         if not (conditional or ordinal):
             return _BOUNDARY
         if end + 1 >= len(buf):

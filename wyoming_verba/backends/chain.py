@@ -57,7 +57,8 @@ class SentenceOutcome:
 
 
 class Breaker:
-    """Per-backend circuit breaker: closed → open (skip) for `cooldown` → half-open probe."""
+    """Per-backend circuit breaker: closed → open (skipped) for `cooldown` → half-open,
+    where one sentence probes the backend while the others still skip it."""
 
     def __init__(self, name: str, cooldown: float, clock: Callable[[], float]) -> None:
         self.name = name
@@ -65,19 +66,31 @@ class Breaker:
         self._clock = clock
         self.failures = 0
         self.open_until = 0.0
+        self.probing = False
         self.last_error = ""
 
     @property
     def is_open(self) -> bool:
-        return self._clock() < self.open_until
+        return self._clock() < self.open_until or self.probing
+
+    def attempt(self) -> None:
+        """A sentence is about to try the backend: after a cool-down, it is the probe."""
+        if self.open_until:
+            self.probing = True
+
+    def release(self) -> None:
+        """The attempt ended without a verdict (the client went away)."""
+        self.probing = False
 
     def success(self) -> None:
         if self.open_until:
             _LOGGER.info("%s is speaking again", self.name)
         self.failures = 0
         self.open_until = 0.0
+        self.probing = False
 
     def failure(self, error: BackendError) -> None:
+        self.probing = False
         self.failures += 1
         self.last_error = str(error)
         if self.failures >= FAILURES_TO_TRIP or not error.transient:
@@ -251,6 +264,8 @@ class BackendChain:
             voice, speaker = mapped
             sent = 0.0
             marks: list[WordMark] = []
+            breaker = self.breakers[backend.name]
+            breaker.attempt()
             try:
                 stream = backend.synthesize(remaining, voice, speaker, utterance)
                 async for chunk in _with_timeouts(stream, self.sentence_timeout, backend.name):
@@ -276,17 +291,23 @@ class BackendChain:
                 # Busy (saturated) and one missing voice say nothing about the backend's
                 # health: hand the sentence on without tripping its breaker.
                 if not isinstance(error, BackendBusy | VoiceNotFound):
-                    self.breakers[backend.name].failure(error)
+                    breaker.failure(error)
                 outcome.failures.append((backend.name, str(error)))
                 errors.append(f"{backend.name}: {error}")
                 _LOGGER.debug("%s failed on %r after %.2f s of audio: %s",
                               backend.name, remaining, sent, error)
                 if sent:
-                    remaining = _rest_after(remaining, marks, sent)
+                    rest = _rest_after(remaining, marks, sent)
+                    if rest == remaining.strip():
+                        _LOGGER.info("%s reported no words: the next backend repeats the "
+                                     "whole sentence after %.1f s of it", backend.name, sent)
+                    remaining = rest
                     if not remaining:
                         return
                 continue
-            self.breakers[backend.name].success()
+            finally:
+                breaker.release()  # a cancelled or handed-on probe ends without a verdict
+            breaker.success()
             return
         if not errors:
             raise AllBackendsFailed("no backend is available to speak")
