@@ -219,8 +219,9 @@ async def iterate_in_thread(
     max_buffered: int = 64,
 ) -> AsyncIterator[T]:
     """Run a blocking generator in `executor` and yield its items on the event loop
-    as they are produced. Stops the generator when `cancel` is set or the consumer
-    goes away; exceptions from the generator are re-raised here."""
+    as they are produced. Stops the generator when `cancel` is set (raising
+    SynthesisCancelled: cut-off audio is not a finished sentence) or the consumer goes
+    away; exceptions from the generator are re-raised here."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue(max_buffered)
     stop = threading.Event()
@@ -256,6 +257,7 @@ async def iterate_in_thread(
             if isinstance(item, BaseException):
                 raise item
             yield item
+        cancel.raise_if_cancelled()
     finally:
         # The worker sees `stop` after its current step and exits. Backends that must
         # never run two syntheses at once give a single-thread executor, which also

@@ -9,6 +9,7 @@ a cool-down period (circuit breaker) and probed again afterwards."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -191,8 +192,7 @@ class BackendChain:
                     continue
                 seen.add(voice.name)
                 if not usable and voice.installed:
-                    voice = Voice(voice.name, voice.languages, voice.description,
-                                  voice.speakers, installed=False)
+                    voice = dataclasses.replace(voice, installed=False)
                 listed.append((backend, voice))
         return listed
 

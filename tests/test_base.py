@@ -1,0 +1,46 @@
+"""The shared helpers of the backend interface."""
+
+import threading
+
+import pytest
+
+from wyoming_verba.backends.base import CancelToken, SynthesisCancelled, iterate_in_thread
+
+
+async def test_iterate_in_thread_streams_items_off_the_loop():
+    loop_thread = threading.get_ident()
+    seen = []
+
+    def produce():
+        for i in range(5):
+            seen.append(threading.get_ident())
+            yield i
+
+    items = [i async for i in iterate_in_thread(produce, CancelToken())]
+    assert items == [0, 1, 2, 3, 4]
+    assert loop_thread not in seen
+
+
+async def test_iterate_in_thread_reraises_the_generators_error():
+    def produce():
+        yield 1
+        raise ValueError("broken")
+
+    with pytest.raises(ValueError, match="broken"):
+        [i async for i in iterate_in_thread(produce, CancelToken())]
+
+
+async def test_cancel_is_an_error_not_a_short_sentence():
+    cancel = CancelToken()
+
+    def produce():
+        for i in range(1000):
+            if i == 3:
+                cancel.cancel()
+            yield i
+
+    got = []
+    with pytest.raises(SynthesisCancelled):
+        async for item in iterate_in_thread(produce, cancel):
+            got.append(item)
+    assert len(got) < 1000
