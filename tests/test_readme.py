@@ -20,3 +20,11 @@ def test_ci_runs_the_readme_test_command():
     test_command = next(c for c in commands if "pytest" in c)
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_command in ci.splitlines()
+
+
+def test_every_addon_option_is_documented():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    missing = [name for name in config["schema"] if f"| `{name}` |" not in README]
+    assert missing == []
