@@ -150,6 +150,7 @@ class Reply:
         finally:
             if self.choice is not None:
                 self.app.metrics.record(self.stats)
+                self.app.record_backends()
 
     async def _send(self, audio: bytes) -> None:
         fmt = self.app.output_format

@@ -43,6 +43,10 @@ class App:
     def next_request_id(self) -> str:
         return f"r{next(self._ids)}"
 
+    def record_backends(self) -> None:
+        """Refresh the backend-up gauge (on every describe and after every reply)."""
+        self.metrics.backends({b.name: self.chain.usable(b) for b in self.chain.live})
+
     def info(self) -> Info:
         voices = []
         for backend, voice in self.chain.voices():
@@ -58,7 +62,7 @@ class App:
                     speakers=[TtsVoiceSpeaker(s) for s in voice.speakers] or None,
                 )
             )
-        self.metrics.backends({b.name: self.chain.usable(b) for b in self.chain.live})
+        self.record_backends()
         program = TtsProgram(
             name="wyoming-verba",
             description="Sesame CSM-1b, Edge, Piper and espeak-ng with per-sentence failover",
