@@ -446,6 +446,37 @@ async def test_background_probe_notices_edge_is_back(fake, settings, monkeypatch
         await backend.stop()
 
 
+async def test_probe_goes_on_after_a_sentence_works_until_the_list_is_online(
+    fake, settings, monkeypatch
+) -> None:
+    monkeypatch.setattr(edge_module, "REPROBE_MIN_INTERVAL", 0.05)
+    fake.voice_list_mode = "503"
+    backend = EdgeBackend(settings)
+    await backend.start()  # no cache: the built-in list
+    try:
+        builtin = {v.name for v in backend.voices()}
+        assert builtin != {v["ShortName"] for v in DEFAULT_VOICES}
+        await speak(backend)  # a sentence gets through: Edge is usable...
+        assert all(v.installed for v in backend.voices())
+        seen = fake.voice_list_requests
+        for _ in range(100):  # ...and the probe fails once more after that
+            if fake.voice_list_requests > seen:
+                break
+            await asyncio.sleep(0.02)
+        assert fake.voice_list_requests > seen
+        fake.voice_list_mode = "normal"  # the list service is back: its list is picked up
+        for _ in range(100):
+            if {v.name for v in backend.voices()} != builtin:
+                break
+            await asyncio.sleep(0.02)
+        assert {v.name for v in backend.voices()} == {v["ShortName"] for v in DEFAULT_VOICES}
+        assert all(v.installed for v in backend.voices())
+        assert backend._reprobe is not None
+        await asyncio.wait_for(backend._reprobe, 5)  # and the probing stops
+    finally:
+        await backend.stop()
+
+
 async def test_start_fails_clearly_when_edge_refuses_the_token(fake, settings) -> None:
     fake.voice_list_mode = "forbidden"
     with pytest.raises(BackendUnavailable, match="403"):

@@ -22,6 +22,7 @@ from wyoming_verba.backends.base import (  # noqa: E402
     SynthesisCancelled,
     Utterance,
     Voice,
+    VoiceNotFound,
 )
 from wyoming_verba.backends.chain import BackendChain, VoiceChoice  # noqa: E402
 from wyoming_verba.backends.piper import PiperBackend, SentencePool, worker_plan  # noqa: E402
@@ -146,13 +147,13 @@ async def test_corrupt_model_gives_a_clear_error_and_the_chain_moves_on(tmp_path
     backend = await started(tmp_path)
     try:
         assert {v.name: v.installed for v in backend.voices()}[broken] is True  # not tried yet
-        with pytest.raises(BackendUnavailable) as caught:
+        with pytest.raises(VoiceNotFound) as caught:  # one voice's problem, not Piper's
             await say(backend, "Hello.", voice=broken)
         message = str(caught.value)
         assert broken in message and "corrupt" in message and str(tmp_path) in message
         # Now known broken: no longer offered as installed, and it fails fast again.
         assert {v.name: v.installed for v in backend.voices()}[broken] is False
-        with pytest.raises(BackendUnavailable, match="corrupt"):
+        with pytest.raises(VoiceNotFound, match="corrupt"):
             await say(backend, "Hello.", voice=broken)
         # The good voice still works.
         assert samples(await say(backend, "Still talking.")).size > 0
@@ -162,8 +163,14 @@ async def test_corrupt_model_gives_a_clear_error_and_the_chain_moves_on(tmp_path
         chain = BackendChain([backend, spare], sentence_timeout=10, cooldown=30)
         chain.live = [backend, spare]
         choice = VoiceChoice(name=broken, owner="piper", language="en_US")
-        spoken = [name async for name, _ in chain.speak("Hello.", choice, Utterance("x"))]
-        assert spoken and set(spoken) == {"spare"}
+        for _ in range(3):  # more requests for it than it takes to trip a breaker
+            spoken = [name async for name, _ in chain.speak("Hello.", choice, Utterance("x"))]
+            assert spoken and set(spoken) == {"spare"}
+        # ...and Piper's healthy voices keep speaking: the broken one tripped nothing.
+        assert not chain.breakers["piper"].is_open
+        good = VoiceChoice(name=BUNDLED_VOICE, owner="piper", language="en_US")
+        spoken = [name async for name, _ in chain.speak("Hello.", good, Utterance("y"))]
+        assert spoken and set(spoken) == {"piper"}
     finally:
         await backend.stop()
 

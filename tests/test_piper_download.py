@@ -188,6 +188,28 @@ def test_no_network_is_a_clear_error(tmp_path):
     assert leftovers(tmp_path / "data") == []
 
 
+@pytest.mark.parametrize("failing", ["mkstemp", "fsync", "replace"])
+async def test_unwritable_data_dir_is_a_clear_error(repo, tmp_path, monkeypatch, failing):
+    """Disk full or a read-only data dir (simulated: the tests run as root)."""
+    import errno
+    import os
+    import tempfile
+
+    def refuse(*_args, **_kwargs):
+        code = errno.ENOSPC if failing == "fsync" else errno.EROFS
+        raise OSError(code, os.strerror(code))
+
+    module = tempfile if failing == "mkstemp" else os
+    monkeypatch.setattr(module, failing, refuse)
+    data = tmp_path / "data"
+    with pytest.raises(BackendUnavailable) as caught:
+        await asyncio.to_thread(VoiceDownloader(repo.url, data).download, VOICE)
+    assert str(caught.value).startswith(f"cannot write Piper voice {VOICE} into {data}: ")
+    assert caught.value.backend == "piper"
+    monkeypatch.undo()
+    assert leftovers(data) == []  # no temp files left behind
+
+
 # --- through the backend: a voice named but missing is fetched -----------------------------
 
 

@@ -97,13 +97,46 @@ def test_earlier_data_dir_wins_and_bundled_voice_is_added(tmp_path):
 
 
 def test_rescan_sees_new_and_removed_voices(tmp_path):
-    directory = VoiceDirectory((tmp_path,), include_bundled=False)
+    directory = VoiceDirectory((tmp_path,), include_bundled=False, max_age=0)
     assert directory.scan() == {}
     add_voice(tmp_path, "en_US-joe-medium")
     assert list(directory.scan()) == ["en_US-joe-medium"]
     assert directory.find("EN_us-JOE-medium").name == "en_US-joe-medium"
     shutil.rmtree(tmp_path)
     assert directory.scan() == {}
+
+
+def test_scan_is_reused_for_a_moment_without_touching_the_disk(tmp_path, monkeypatch):
+    now = [100.0]
+    directory = VoiceDirectory((tmp_path,), max_age=1.0, clock=lambda: now[0])
+    add_voice(tmp_path, "en_US-first-medium")
+    assert set(directory.scan()) == {"en_US-first-medium", BUNDLED_VOICE}
+
+    add_voice(tmp_path, "en_US-second-medium")
+    stats = []
+    real_stat = Path.stat
+
+    def counting_stat(self, *args, **kwargs):
+        stats.append(self)
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", counting_stat)
+    now[0] += 0.5
+    for _ in range(10):  # describe, and the lookups of a sentence: no stat() at all
+        assert set(directory.scan()) == {"en_US-first-medium", BUNDLED_VOICE}
+    assert stats == []
+    monkeypatch.setattr(Path, "stat", real_stat)
+
+    now[0] += 0.6  # older than max_age: the files are looked at again
+    assert "en_US-second-medium" in directory.scan()
+    add_voice(tmp_path, "en_US-third-medium")
+    assert "en_US-third-medium" not in directory.scan()
+    assert directory.find("en_US-third-medium") is not None  # a lookup to load looks at once
+    add_voice(tmp_path, "en_US-fourth-medium")
+    directory.forget(tmp_path)  # after a download
+    assert "en_US-fourth-medium" in directory.scan()
+    directory.scan()["en_US-gone-medium"] = directory.scan()[BUNDLED_VOICE]
+    assert "en_US-gone-medium" not in directory.scan()  # callers cannot alter the cache
 
 
 def test_language_falls_back_to_the_name(tmp_path):

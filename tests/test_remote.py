@@ -18,6 +18,7 @@ from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice, TtsV
 from wyoming.tts import Synthesize
 
 from wyoming_verba.backends.base import (
+    BackendBusy,
     BackendError,
     BackendTimeout,
     BackendUnavailable,
@@ -25,6 +26,7 @@ from wyoming_verba.backends.base import (
     SynthesisCancelled,
     Utterance,
     Voice,
+    VoiceNotFound,
 )
 from wyoming_verba.backends.remote import (
     RemoteBackend,
@@ -76,6 +78,7 @@ class FakeUpstream:
     def __init__(self, port: int = 0) -> None:
         self.port = port
         self.script: Script = send_ok
+        self.info_line: bytes | None = None  # sent raw instead of the info, when set
         self.requests: list[Synthesize] = []
         self.requested = asyncio.Event()
         self.disconnected = asyncio.Event()
@@ -100,7 +103,10 @@ class FakeUpstream:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while (event := await async_read_event(reader)) is not None:
-                if Describe.is_type(event.type):
+                if Describe.is_type(event.type) and self.info_line is not None:
+                    writer.write(self.info_line)
+                    await writer.drain()
+                elif Describe.is_type(event.type):
                     await async_write_event(fake_info().event(), writer)
                 elif Synthesize.is_type(event.type):
                     self.requests.append(Synthesize.from_event(event))
@@ -319,6 +325,91 @@ async def test_header_without_type_is_a_backend_error(upstream, make_backend) ->
     backend = await make_backend(upstream.uri)
     with pytest.raises(BackendError, match="malformed"):
         await collect(backend)
+
+
+async def test_null_event_is_a_backend_error(upstream, make_backend) -> None:
+    async def null(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"null\n")  # valid JSON, not an event: wyoming raises AttributeError
+        await writer.drain()
+        await stall(writer)
+
+    upstream.script = null
+    backend = await make_backend(upstream.uri)
+    with pytest.raises(BackendError, match="malformed"):
+        await collect(backend)
+
+
+@pytest.mark.parametrize("info_line", [
+    b"null\n",
+    b'{"type": "info", "data": {"tts": "x"}}\n',
+    b'{"type": "info", "data": {"tts": [{"name": "a"}]}}\n',
+])
+async def test_malformed_info_does_not_stop_the_voice_refresh(
+    upstream, make_backend, info_line: bytes
+) -> None:
+    upstream.info_line = info_line
+    backend = await make_backend(upstream.uri)  # must not raise
+    assert backend.voices() == []
+    assert backend._refresh_task is not None and not backend._refresh_task.done()
+    upstream.info_line = None  # the remote is fixed: the refresher picks its voices up
+    backend._refresh_now.set()
+    for _ in range(100):
+        if backend.voices():
+            break
+        await asyncio.sleep(0.02)
+    assert [(v.name, v.installed) for v in backend.voices()][0] == ("gpu-voice", True)
+
+
+async def test_refresh_loop_survives_an_unexpected_exception(upstream, make_backend) -> None:
+    backend = await make_backend(upstream.uri)
+    real, calls = backend.refresh_voices, []
+
+    async def flaky() -> list[Voice]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("bug")
+        return await real()
+
+    backend.refresh_voices = flaky  # type: ignore[method-assign]
+    for _ in range(2):
+        seen = len(calls)
+        backend._refresh_now.set()
+        for _ in range(100):
+            if len(calls) > seen:
+                break
+            await asyncio.sleep(0.02)
+    assert len(calls) == 2
+    assert backend._refresh_task is not None and not backend._refresh_task.done()
+
+
+@pytest.mark.parametrize(("code", "error_type"), [
+    ("voice-not-found", VoiceNotFound),
+    ("busy", BackendBusy),
+    ("backend-busy", BackendBusy),
+])
+async def test_error_events_that_are_no_failure_of_the_remote(
+    upstream, make_backend, code: str, error_type: type
+) -> None:
+    async def fail(writer: asyncio.StreamWriter) -> None:
+        await async_write_event(Error(text="nope", code=code).event(), writer)
+
+    upstream.script = fail
+    backend = await make_backend(upstream.uri)
+    with pytest.raises(error_type, match="nope"):
+        await collect(backend)
+    assert backend.voices()[0].installed
+
+
+async def test_error_event_without_code_or_data(upstream, make_backend) -> None:
+    async def fail(writer: asyncio.StreamWriter) -> None:
+        writer.write(b'{"type": "error", "data": null}\n')
+        await writer.drain()
+
+    upstream.script = fail
+    backend = await make_backend(upstream.uri)
+    with pytest.raises(BackendError, match="remote error") as info:
+        await collect(backend)
+    assert type(info.value) is BackendError
 
 
 # --- end to end: a second real wyoming-verba server on loopback -----------------------

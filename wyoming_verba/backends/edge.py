@@ -212,17 +212,23 @@ class EdgeBackend(Backend):
         self._entries, self._list_source = entries, "online"
         await asyncio.to_thread(edge_voices.save_cache, self.cache_path, entries)
         self._set_usable(True)
+        self._rebuild_voices()  # also when a sentence had already set usable
         _LOGGER.debug("Edge voice list: %d voices", len(entries))
 
     async def _reprobe_loop(self) -> None:
+        """Until the voice list came from the service itself. Not `while not usable`:
+        a sentence that gets through marks Edge usable, but Home Assistant would then
+        keep seeing the built-in (or cached) list until a restart."""
         interval = max(REPROBE_MIN_INTERVAL, self.settings.cooldown)
-        while not self._usable:
+        while self._list_source != "online":
             await asyncio.sleep(interval)
             try:
                 await self._refresh_voices()
             except BackendError as exc:
-                _LOGGER.debug("Edge still unavailable: %s", exc)
-        _LOGGER.info("Edge is reachable again")
+                _LOGGER.debug("Edge voice list still unavailable: %s", exc)
+            except Exception:  # a bug must not end the retries
+                _LOGGER.exception("fetching the Edge voice list failed")
+        _LOGGER.info("Edge is reachable again: %d voices", len(self._entries))
 
     def _set_usable(self, usable: bool) -> None:
         if usable != self._usable:

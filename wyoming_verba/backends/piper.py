@@ -31,7 +31,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,14 @@ DOWNLOAD_WAIT_S = 3.0  # how long a request waits for its voice's download befor
 MAX_LOADED_VOICES = 4  # loaded onnx sessions kept (≈ 60–120 MB each); least recent dropped
 MAX_THREADS_PER_WORKER = 4
 WARMUP_TEXT = "Hello."
+
+
+class VoiceBroken(VoiceNotFound):
+    """One voice's files are unusable (corrupt or truncated model). A problem with that
+    voice, not with Piper: the chain hands the sentence on without tripping Piper's
+    breaker, so the healthy voices keep speaking."""
+
+    code = "voice-broken"
 
 
 def worker_plan(cores: int | None) -> tuple[int, int]:
@@ -166,8 +174,7 @@ class PiperBackend(Backend):
         for files in self._dirs.scan().values():
             voice = files.voice()
             if self._broken_reason(files) is not None:
-                voice = Voice(voice.name, voice.languages, voice.description, voice.speakers,
-                              installed=False)
+                voice = replace(voice, installed=False)
             listed.append(voice)
         present = {v.name for v in listed}
         missing = [self.settings.piper_voice] if self.settings.piper_download else []
@@ -271,7 +278,7 @@ class PiperBackend(Backend):
     async def _load(self, files: VoiceFiles) -> _Loaded:
         reason = self._broken_reason(files)
         if reason is not None:
-            raise BackendUnavailable(reason, backend=self.name)
+            raise VoiceBroken(reason, backend=self.name)
         try:
             voice = await asyncio.to_thread(_load_voice, files, self._providers, self._threads)
         except Exception as exc:  # onnxruntime raises its own types for bad models
@@ -287,7 +294,7 @@ class PiperBackend(Backend):
             except OSError:
                 pass
             _LOGGER.error("%s", reason)
-            raise BackendUnavailable(reason, backend=self.name) from exc
+            raise VoiceBroken(reason, backend=self.name) from exc
         _LOGGER.info("loaded Piper voice %s (%d Hz, %d speaker(s))", files.name,
                      files.sample_rate, max(1, len(files.speakers)))
         return _Loaded(files, voice)

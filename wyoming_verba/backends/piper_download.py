@@ -107,8 +107,11 @@ class VoiceDownloader:
             config_temp, model_temp = temps
             model_dest = self.data_dir / Path(model_path).name
             config_dest = self.data_dir / Path(config_path).name
-            os.replace(model_temp, model_dest)
-            os.replace(config_temp, config_dest)  # last: the voice now counts as installed
+            try:
+                os.replace(model_temp, model_dest)
+                os.replace(config_temp, config_dest)  # last: the voice now counts as installed
+            except OSError as exc:
+                raise self._unwritable(name, exc) from exc
         finally:
             for temp in temps:
                 temp.unlink(missing_ok=True)
@@ -165,8 +168,11 @@ class VoiceDownloader:
         """Download one file into a hidden temp file in the data dir and verify it."""
         url = self.url(path)
         file_name = Path(path).name
-        fd, temp_name = tempfile.mkstemp(prefix=f".{file_name}.", suffix=".part",
-                                         dir=self.data_dir)
+        try:
+            fd, temp_name = tempfile.mkstemp(prefix=f".{file_name}.", suffix=".part",
+                                             dir=self.data_dir)
+        except OSError as exc:
+            raise self._unwritable(name, exc) from exc
         temp = Path(temp_name)
         digest = hashlib.md5(usedforsecurity=False)
         received = 0
@@ -210,9 +216,17 @@ class VoiceDownloader:
                 os.fsync(out.fileno())
             self._verify(name, file_name, received, announced, expected, digest.hexdigest())
             return temp
+        except OSError as exc:  # writing: network errors are BackendErrors by now
+            temp.unlink(missing_ok=True)
+            raise self._unwritable(name, exc) from exc
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
+
+    def _unwritable(self, name: str, exc: OSError) -> BackendUnavailable:
+        """Disk full, read-only or no permission: say where, not just errno."""
+        return BackendUnavailable(
+            f"cannot write Piper voice {name} into {self.data_dir}: {exc}", backend="piper")
 
     @staticmethod
     def _verify(

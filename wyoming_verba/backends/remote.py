@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -28,6 +27,7 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from ..settings import Settings
 from .base import (
     Backend,
+    BackendBusy,
     BackendError,
     BackendTimeout,
     BackendUnavailable,
@@ -37,6 +37,7 @@ from .base import (
     SynthesisCancelled,
     Utterance,
     Voice,
+    VoiceNotFound,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -44,6 +45,13 @@ _LOGGER = logging.getLogger(__name__)
 CANCEL_POLL_S = 0.05  # how often a pending read looks at utterance.cancel
 REFRESH_UP_S = 300.0  # re-read the voice list of a healthy remote this often
 STREAM_LIMIT = 1 << 20  # longest header line accepted from the remote
+# Error codes of a remote `error` event that say nothing about the remote's health (the
+# first two are our own VoiceNotFound / piper VoiceBroken, "busy" is our connection limit):
+# the chain hands the sentence on without counting a failure.
+VOICE_ERROR_CODES = frozenset({"voice-not-found", "voice-broken"})
+BUSY_ERROR_CODES = frozenset({"busy", "backend-busy"})
+# What wyoming's parsers raise on well-formed JSON of the wrong shape (`null`, "tts": "x").
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,9 @@ class RemoteBackend(Backend):
             await self.refresh_voices()
         except BackendError as exc:
             _LOGGER.warning("remote %s not reachable yet: %s", endpoint, exc)
+        except Exception:  # a bug must not keep the refresher from starting
+            self._mark(up=False)
+            _LOGGER.exception("remote %s: reading its voices failed", endpoint)
         self._refresh_task = asyncio.create_task(self._refresh_loop(), name="remote-voices")
 
     async def stop(self) -> None:
@@ -153,7 +164,7 @@ class RemoteBackend(Backend):
     def voices(self) -> list[Voice]:
         if self._up:
             return list(self._voices)
-        return [_not_installed(v) for v in self._voices]
+        return [replace(v, installed=False) for v in self._voices]
 
     async def refresh_voices(self) -> list[Voice]:
         """Ask the remote's `describe` for its voices. Raises BackendError."""
@@ -179,7 +190,7 @@ class RemoteBackend(Backend):
             _close(writer)
         try:
             voices = voices_from_info(Info.from_event(event))
-        except (KeyError, TypeError, ValueError) as exc:
+        except MALFORMED as exc:
             self._mark(up=False)
             raise BackendError(f"remote sent a malformed info: {exc!r}",
                                backend=self.name) from None
@@ -202,6 +213,9 @@ class RemoteBackend(Backend):
                 await self.refresh_voices()
             except BackendError as exc:
                 _LOGGER.debug("remote voice refresh failed: %s", exc)
+            except Exception:  # whatever it was, keep refreshing: the remote may recover
+                self._mark(up=False)
+                _LOGGER.exception("remote voice refresh failed")
 
     def _mark(self, *, up: bool) -> None:
         if up != self._up:
@@ -265,9 +279,7 @@ class RemoteBackend(Backend):
                     self._mark(up=True)
                     return
                 elif Error.is_type(event.type):
-                    error = Error.from_event(event)
-                    raise BackendError(f"remote error ({error.code}): {error.text}",
-                                       backend=self.name)
+                    raise _remote_error(event)
                 elif not AudioStart.is_type(event.type):
                     _LOGGER.debug("remote sent %s during synthesis; ignored", event.type)
         finally:
@@ -328,14 +340,30 @@ async def _read_event(reader: asyncio.StreamReader) -> Event | None:
         return await async_read_event(reader)
     except (asyncio.IncompleteReadError, ConnectionError):
         return None  # closed mid-event
-    except (KeyError, json.JSONDecodeError, asyncio.LimitOverrunError) as exc:
+    except (*MALFORMED, asyncio.LimitOverrunError) as exc:  # JSONDecodeError is a ValueError
         raise BackendError(f"remote sent a malformed event: {exc!r}", backend="remote") from None
+
+
+def _remote_error(event: Event) -> BackendError:
+    """The remote's `error` event as a typed error: a voice it lacks or a full server is
+    no sign of the remote failing (the chain then does not count it)."""
+    try:
+        error = Error.from_event(event)
+        code, text = str(error.code or ""), str(error.text)
+    except MALFORMED:
+        code, text = "", repr(event.data)
+    message = f"remote error ({code or 'no code'}): {text}"
+    if code in VOICE_ERROR_CODES:
+        return VoiceNotFound(message, backend="remote")
+    if code in BUSY_ERROR_CODES:
+        return BackendBusy(message, backend="remote")
+    return BackendError(message, backend="remote")
 
 
 def _pcm(event: Event) -> Pcm:
     try:
         chunk = AudioChunk.from_event(event)
-    except (KeyError, TypeError, ValueError):
+    except MALFORMED:
         raise BackendError("remote sent an audio-chunk without its format",
                            backend="remote") from None
     if chunk.width not in (1, 2, 4) or chunk.channels < 1 or not 1000 <= chunk.rate <= 384000:
@@ -346,10 +374,6 @@ def _pcm(event: Event) -> Pcm:
     frame = chunk.width * chunk.channels
     audio = chunk.audio or b""
     return Pcm(audio[: len(audio) - len(audio) % frame], chunk.rate, chunk.width, chunk.channels)
-
-
-def _not_installed(voice: Voice) -> Voice:
-    return Voice(voice.name, voice.languages, voice.description, voice.speakers, installed=False)
 
 
 def _close(writer: asyncio.StreamWriter) -> None:
