@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import wave
 from pathlib import Path
 
@@ -216,7 +217,7 @@ async def test_cancel_stops_generation_at_next_frame(monkeypatch):
         await asyncio.sleep(0.3)
         assert got == 1
         assert len(frames) < 10  # 2 for the first chunk, then at most one more frame or so
-        assert not backend._busy and backend._queued == 0
+        assert backend._in_flight == 0
         assert "csm" not in utterance.state or not utterance.state["csm"].segments
     finally:
         await backend.stop()
@@ -256,7 +257,7 @@ async def test_queue_full_is_busy(monkeypatch):
         monkeypatch.setattr(backend._gen, "next_frame", slow)
         first = asyncio.create_task(speak(backend, "One.", Utterance("1")))
         await asyncio.sleep(0.2)
-        assert backend._busy
+        assert backend._in_flight == 1
         second = asyncio.create_task(speak(backend, "Two.", Utterance("2")))  # waits
         await asyncio.sleep(0.1)
         with pytest.raises(BackendBusy, match="GPU queue full"):
@@ -287,5 +288,142 @@ async def test_failures_are_typed(monkeypatch):
         monkeypatch.undo()
         monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda t: FRAMES)
         assert len(await speak(backend, "Recovered.", Utterance("r"))) == FRAMES * 1920 * 2
+    finally:
+        await backend.stop()
+
+
+# --- review fixes: queue admission, start-up failure and cancellation, bad clips ----------
+
+
+async def _flush_worker(backend) -> None:
+    """Wait until everything already queued on the CSM worker thread has run."""
+    await asyncio.get_running_loop().run_in_executor(backend._executor, lambda: None)
+
+
+async def test_simultaneous_requests_respect_max_gpu_queue(monkeypatch):
+    backend = await started(max_gpu_queue=1)
+    gate = threading.Event()
+    try:
+        original = backend._gen.next_frame
+
+        def gated(*a, **k):
+            gate.wait(10)
+            return original(*a, **k)
+
+        monkeypatch.setattr(backend._gen, "next_frame", gated)
+        # all eight arrive before the worker has started any of them
+        tasks = [asyncio.create_task(speak(backend, f"Number {i}.", Utterance(str(i))))
+                 for i in range(8)]
+        await asyncio.sleep(0)  # every task has made its admission decision
+        gate.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        busy = [r for r in results if isinstance(r, BackendBusy)]
+        spoken = [r for r in results if isinstance(r, bytes)]
+        assert len(busy) == 6 and len(spoken) == 2  # 1 running + max_gpu_queue waiting
+        assert all(len(audio) == FRAMES * 1920 * 2 for audio in spoken)
+        assert backend._in_flight == 0
+    finally:
+        gate.set()
+        await backend.stop()
+
+
+async def test_abandoned_sentences_give_their_place_back(monkeypatch):
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text: 200)
+    backend = await started(max_gpu_queue=1)
+    try:
+        running = backend.synthesize("Long one.", backend.default_voice, None, Utterance("a"))
+        await running.__anext__()
+        waiting = asyncio.create_task(speak(backend, "Waits.", Utterance("w")))
+        await asyncio.sleep(0)
+        assert backend._in_flight == 2
+        with pytest.raises(BackendBusy):
+            await speak(backend, "Refused.", Utterance("b"))
+        waiting.cancel()  # e.g. the chain's timeout gave up on a queued sentence
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert backend._in_flight == 1  # its place is free at once
+        await running.aclose()  # the consumer went away mid-sentence
+        await _flush_worker(backend)  # the worker noticed and let go of the sentence
+        assert backend._in_flight == 0
+        monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda t: FRAMES)
+        assert len(await speak(backend, "Accepted.", Utterance("c"))) == FRAMES * 1920 * 2
+        assert backend._in_flight == 0
+    finally:
+        await backend.stop()
+
+
+async def test_failed_start_releases_the_model(monkeypatch):
+    def broken_warm_up(self):
+        raise RuntimeError("graph capture exploded")
+
+    monkeypatch.setattr(CsmBackend, "_warm_up", broken_warm_up)
+    backend = CsmBackend(settings())
+    with pytest.raises(BackendUnavailable, match="every mode"):
+        await backend.start()
+    assert backend._loaded is None and backend._gen is None and not backend._clip_codes
+    assert not any(v.installed for v in backend.voices())
+    with pytest.raises(RuntimeError):  # the worker was shut down
+        backend._executor.submit(lambda: None)
+    await backend.stop()  # harmless after a failed start
+
+
+async def test_cancelled_start_stops_loading_and_releases(monkeypatch):
+    from wyoming_verba.backends.csm import loader
+
+    loading, go = threading.Event(), threading.Event()
+    original_load = loader.load_model
+
+    def slow_load(*a, **k):
+        loading.set()
+        go.wait(10)
+        return original_load(*a, **k)
+
+    warmed = []
+    monkeypatch.setattr(loader, "load_model", slow_load)
+    monkeypatch.setattr(CsmBackend, "_warm_up", lambda self: warmed.append(1))
+    backend = CsmBackend(settings())
+    task = asyncio.create_task(backend.start())
+    assert await asyncio.to_thread(loading.wait, 10)
+    task.cancel()  # what chain.stop() does to a backend still loading
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    go.set()
+    threads = list(backend._executor._threads)
+    await asyncio.to_thread(lambda: [t.join(10) for t in threads])
+    assert not any(t.is_alive() for t in threads)  # nothing left to hold up the exit
+    assert warmed == []  # warm-up never started
+    assert backend._loaded is None and backend._gen is None
+
+
+async def test_bad_reference_clip_names_the_file_before_loading(tmp_path, monkeypatch):
+    from wyoming_verba.backends.csm import loader
+
+    d = tmp_path / "voices"
+    d.mkdir()
+    (d / "broken.wav").write_bytes(b"this is not a wav file at all")
+    (d / "broken.txt").write_text("Some words.")
+    loads = []
+    original_load = loader.load_model
+    monkeypatch.setattr(loader, "load_model",
+                        lambda *a, **k: loads.append(1) or original_load(*a, **k))
+    backend = CsmBackend(settings(csm_voices=d, csm_compile="on"))  # static → eager fallback
+    with pytest.raises(BackendUnavailable) as err:
+        await backend.start()
+    message = str(err.value)
+    assert "broken.wav" in message and "WAV" in message and "every mode" not in message
+    assert err.value.transient is False
+    assert loads == []  # the model was never loaded for a voice that cannot work
+    assert backend._loaded is None and backend._gen is None
+
+
+async def test_synthesize_errors_are_typed(monkeypatch):
+    backend = await started()
+    try:
+        # an odd speaker string is ignored, not a ValueError
+        assert len(await speak(backend, "Odd speaker.", Utterance("s"), speaker="²")) > 0
+        await backend.stop()
+        with pytest.raises(BackendUnavailable):
+            await speak(backend, "After stop.", Utterance("x"))
+        assert backend._in_flight == 0
     finally:
         await backend.stop()

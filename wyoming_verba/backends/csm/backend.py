@@ -2,8 +2,9 @@
 
 All model work (loading, warm-up, clip encoding, generation) runs on a dedicated
 single-thread executor, so the GPU runs one generation at a time and the event loop never
-blocks. Sentences waiting for it are counted; past `max_gpu_queue` the backend answers
-BackendBusy and the chain sends the sentence elsewhere.
+blocks. Every sentence taken in and not yet finished is counted (`_in_flight`): one runs,
+up to `max_gpu_queue` wait; past that the backend answers BackendBusy and the chain sends
+the sentence elsewhere.
 
 Voice consistency: each sentence is generated after the voice prompt (reference clip +
 transcript, its KV prefix computed once per voice) and the reply's previous sentences
@@ -53,6 +54,47 @@ class CsmOutOfMemory(BackendUnavailable):
     code = "out-of-memory"
 
 
+class CsmVoicesError(BackendUnavailable):
+    """The voices file or a reference clip is unusable: fix the file, then restart."""
+
+    transient = False
+
+
+class _StartAborted(BackendUnavailable):
+    """start() was cancelled or failed: the worker stops loading at its next step."""
+
+
+class _Slot:
+    """One sentence's place in the GPU queue, given back exactly once: by the worker when
+    it is done with the sentence, or by the consumer if the worker never began it."""
+
+    def __init__(self, backend: CsmBackend) -> None:
+        self._backend = backend
+        self._running = False
+        self._released = False
+
+    def begin(self) -> bool:
+        """Worker: take the sentence on; False if it was abandoned while waiting."""
+        with self._backend._lock:
+            if self._released:
+                return False
+            self._running = True
+            return True
+
+    def release(self) -> None:
+        with self._backend._lock:
+            if not self._released:
+                self._released = True
+                self._backend._in_flight -= 1
+
+    def abandon(self) -> None:
+        """Consumer gone: a sentence the worker is running is released when it stops."""
+        with self._backend._lock:
+            running = self._running and not self._released
+        if not running:
+            self.release()
+
+
 @dataclass
 class ReplyContext:
     """Per-reply memory: the previous sentences spoken in this voice."""
@@ -72,8 +114,10 @@ class CsmBackend(Backend):
         self._gen: Any = None
         self._clip_codes: dict[Any, Any] = {}
         self._lock = threading.Lock()
-        self._queued = 0
-        self._busy = False
+        self._in_flight = 0  # sentences taken in and not finished: 1 running + queued
+        self._clips: dict[Any, Any] = {}  # clip path -> float32 24 kHz samples
+        self._abort = threading.Event()
+        self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -81,11 +125,49 @@ class CsmBackend(Backend):
         try:
             self._specs = csm_voices.load_voices(self.settings.csm_voices)
         except csm_voices.VoicesFileError as exc:
-            raise BackendUnavailable(str(exc), backend=self.name) from None
+            raise CsmVoicesError(str(exc), backend=self.name) from None
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._load_and_warm)
+        try:
+            await loop.run_in_executor(self._executor, self._load_and_warm)
+        except BaseException:
+            # Failed, or cancelled while loading (chain.stop() after the start-up grace):
+            # the worker stops at its next step and lets go of the model, and nothing
+            # waits for it, so a half-loaded CSM neither stays resident nor holds up exit.
+            self._abort.set()
+            self._close_executor()
+            raise
+
+    def _close_executor(self) -> None:
+        """Release the model on the worker (after whatever it is doing) and let the
+        worker thread end once that is done, without waiting for it here."""
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.submit(self._release)
+        self._executor.shutdown(wait=False)
+
+    def _check_abort(self) -> None:
+        if self._abort.is_set():
+            raise _StartAborted("CSM start-up was cancelled", backend=self.name)
 
     def _load_and_warm(self) -> None:
+        try:
+            self._read_clips()  # bad clips are a setup error: say so before loading 1B weights
+            self._check_abort()
+            self._load_and_warm_model()
+        except BaseException:
+            self._release()
+            raise
+
+    def _read_clips(self) -> None:
+        for spec in self._specs:
+            if spec.has_clip and spec.audio not in self._clips:
+                try:
+                    self._clips[spec.audio] = csm_voices.read_clip(spec.audio)
+                except csm_voices.VoicesFileError as exc:
+                    raise _clip_error(spec, exc) from None
+
+    def _load_and_warm_model(self) -> None:
         from .generator import CsmGenerator
         from .loader import load_model
 
@@ -93,6 +175,7 @@ class CsmBackend(Backend):
         self._loaded = load_model(s.csm_model, s.csm_device, s.csm_dtype, s.csm_compile)
         modes = {"compiled": ["compiled", "static", "eager"], "static": ["static", "eager"]}
         for mode in modes.get(self._loaded.mode, ["eager"]):
+            self._check_abort()
             self._gen = CsmGenerator(self._loaded.model, self._loaded.tokenizer, mode)
             try:
                 self._warm_up()
@@ -103,16 +186,19 @@ class CsmBackend(Backend):
                 _LOGGER.warning("CSM: %s mode failed during warm-up (%s); falling back", mode, exc)
         else:
             raise BackendUnavailable("CSM warm-up failed in every mode", backend=self.name)
+        self._check_abort()
 
     def _warm_up(self) -> None:
         from .stopping import StopRules
         from .stream import stream_sentence
 
         started = time.monotonic()
-        for spec in self._specs:  # encode every clip now: bad files show up at start-up
+        for spec in self._specs:  # encode every clip now: the first sentence needs no wait
+            self._check_abort()
             self._voice_prefix(spec)
         spec = self._default_spec()
         for _ in range(WARMUP_RUNS if self._gen.mode == "compiled" else 1):
+            self._check_abort()
             for _pcm in stream_sentence(self._gen, WARMUP_TEXT, spec.speaker,
                                         StopRules(max_frames=WARMUP_FRAMES),
                                         prefix=self._voice_prefix(spec)):
@@ -122,21 +208,26 @@ class CsmBackend(Backend):
                      self._loaded.device, time.monotonic() - started)
 
     async def stop(self) -> None:
+        self._abort.set()
+        if self._closed:  # a failed or cancelled start already released everything
+            return
+        self._closed = True
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._release)
         self._executor.shutdown(wait=False)
 
     def _release(self) -> None:
-        self._gen = self._loaded = None
+        self._gen = self._loaded = None  # drop every reference to the weights and caches
         self._clip_codes.clear()
+        self._clips.clear()
         _free_memory()
 
     # --- voices -----------------------------------------------------------------------
 
     def _raw_ids(self) -> list[int]:
         ids = list(RAW_SPEAKERS_LISTED)
-        if self.settings.speaker and self.settings.speaker.strip().isdigit():
-            default = int(self.settings.speaker)
+        default = _speaker_id(self.settings.speaker)
+        if default is not None:
             ids = [default] + [i for i in ids if i != default]
         return ids
 
@@ -178,43 +269,61 @@ class CsmBackend(Backend):
     async def synthesize(
         self, text: str, voice: Voice, speaker: str | None, utterance: Utterance
     ) -> AsyncIterator[Chunk]:
-        if self._gen is None:
+        if self._gen is None or self._closed:
             raise BackendUnavailable("CSM is not loaded", backend=self.name)
         spec = csm_voices.find(self._specs, voice.name)
-        speaker_id = int(speaker) if speaker and speaker.strip().isdigit() else spec.speaker
+        speaker_id = _speaker_id(speaker)
+        if speaker_id is None:
+            speaker_id = spec.speaker
         with self._lock:
-            if self._busy and self._queued >= self.settings.max_gpu_queue:
-                raise BackendBusy("GPU queue full", backend=self.name)
-            self._queued += 1
-        context = utterance.state.get("csm")
-        if not isinstance(context, ReplyContext):
-            context = utterance.state["csm"] = ReplyContext()
+            # Counted from the moment a sentence is taken in, not when the worker starts
+            # it: requests arriving together must see each other.
+            if self._in_flight > self.settings.max_gpu_queue:
+                raise BackendBusy(f"GPU queue full ({self._in_flight} sentences in flight)",
+                                  backend=self.name)
+            self._in_flight += 1
+        slot = _Slot(self)
         abort = threading.Event()
 
         def should_stop() -> bool:
             return abort.is_set() or utterance.cancel.cancelled
 
         try:
+            context = utterance.state.get("csm")
+            if not isinstance(context, ReplyContext):
+                context = utterance.state["csm"] = ReplyContext()
             async for pcm in iterate_in_thread(
-                lambda: self._sentence(text, spec, speaker_id, context, should_stop),
+                lambda: self._sentence(text, spec, speaker_id, context, should_stop, slot),
                 utterance.cancel, self._executor,
             ):
                 yield pcm
+        except BackendError:
+            raise
+        except Exception as exc:  # e.g. the worker was shut down under us
+            raise BackendUnavailable(f"CSM failed: {type(exc).__name__}: {exc}",
+                                     backend=self.name) from None
         finally:
             abort.set()  # the worker stops at its next frame
+            slot.abandon()
 
     def _sentence(self, text: str, spec: VoiceSpec, speaker: int, context: ReplyContext,
-                  should_stop: Any) -> Iterator[Pcm]:
+                  should_stop: Any, slot: _Slot) -> Iterator[Pcm]:
         """Runs on the worker thread: one sentence, streamed."""
+        try:
+            if not slot.begin():  # abandoned while it waited: nothing to do
+                raise SynthesisCancelled("synthesis cancelled", backend=self.name)
+            yield from self._generate(text, spec, speaker, context, should_stop)
+        finally:
+            slot.release()
+
+    def _generate(self, text: str, spec: VoiceSpec, speaker: int, context: ReplyContext,
+                  should_stop: Any) -> Iterator[Pcm]:
         import torch
 
         from .generator import Cancelled, Sampling, Segment
         from .stopping import StopRules, frame_cap
         from .stream import stream_sentence
 
-        with self._lock:
-            self._queued -= 1
-            self._busy = True
         codes: list[Any] = []
         try:
             if should_stop():
@@ -249,9 +358,6 @@ class CsmBackend(Backend):
             _LOGGER.exception("CSM: sentence failed")
             raise BackendError(f"CSM failed: {type(exc).__name__}: {exc}",
                                backend=self.name) from None
-        finally:
-            with self._lock:
-                self._busy = False
 
     def _voice_prefix(self, spec: VoiceSpec) -> tuple[Any, int]:
         """KV prefix of the voice prompt: clip encoded and prefilled once per voice."""
@@ -268,7 +374,12 @@ class CsmBackend(Backend):
     def _encode_clip(self, spec: VoiceSpec) -> Any:
         import torch
 
-        samples = csm_voices.read_clip(spec.audio)
+        samples = self._clips.get(spec.audio)
+        if samples is None:
+            try:
+                samples = self._clips[spec.audio] = csm_voices.read_clip(spec.audio)
+            except csm_voices.VoicesFileError as exc:
+                raise _clip_error(spec, exc) from None
         codec = self._gen.model.codec_model
         device = next(codec.parameters()).device
         with torch.inference_mode():
@@ -283,6 +394,20 @@ class CsmBackend(Backend):
 
         if self._loaded is not None and str(self._loaded.device).startswith("cuda"):
             torch.cuda.synchronize()
+
+
+def _speaker_id(value: str | None) -> int | None:
+    """A speaker id given as text, or None when it is not a plain number."""
+    try:
+        return int(value.strip()) if value and value.strip().isdecimal() else None
+    except ValueError:  # pragma: no cover - isdecimal() strings always parse
+        return None
+
+
+def _clip_error(spec: VoiceSpec, exc: Exception) -> CsmVoicesError:
+    return CsmVoicesError(
+        f"CSM voice {spec.name!r}: {exc}. Fix: replace it with a PCM WAV clip (5-20 s of "
+        "clear speech, any rate) or remove that voice from --csm-voices", backend="csm")
 
 
 def _free_memory() -> None:
