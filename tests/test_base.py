@@ -44,3 +44,20 @@ async def test_cancel_is_an_error_not_a_short_sentence():
         async for item in iterate_in_thread(produce, cancel):
             got.append(item)
     assert len(got) < 1000
+
+
+async def test_wait_cancellable_result_timeout_and_cancel():
+    import asyncio
+
+    from wyoming_verba.backends.base import wait_cancellable
+
+    done = asyncio.ensure_future(asyncio.sleep(0.01, result="ok"))
+    assert await wait_cancellable(done, 1.0, CancelToken()) == "ok"
+    slow = asyncio.ensure_future(asyncio.sleep(10))
+    with pytest.raises(TimeoutError):
+        await wait_cancellable(slow, 0.1, CancelToken())
+    cancel = CancelToken()
+    asyncio.get_running_loop().call_later(0.05, cancel.cancel)
+    with pytest.raises(SynthesisCancelled):
+        await wait_cancellable(slow, 10.0, cancel)
+    slow.cancel()

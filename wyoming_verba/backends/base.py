@@ -206,6 +206,23 @@ def find_voice_for_language(voices: list[Voice], language: str) -> Voice | None:
     return best[1] if best else None
 
 
+CANCEL_POLL_S = 0.05  # how often a wait looks at a CancelToken (a thread event)
+
+
+async def wait_cancellable(task: asyncio.Future, limit: float, cancel: CancelToken) -> Any:
+    """`task`'s result within `limit` seconds, looking at `cancel` meanwhile. Raises
+    TimeoutError or SynthesisCancelled; the task itself is left to the caller."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not task.done():
+        cancel.raise_if_cancelled()
+        left = deadline - loop.time()
+        if left <= 0:
+            raise TimeoutError
+        await asyncio.wait({task}, timeout=min(left, CANCEL_POLL_S))
+    return task.result()
+
+
 # --- running blocking synthesis off the event loop ----------------------------
 
 T = TypeVar("T")

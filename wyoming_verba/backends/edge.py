@@ -38,6 +38,7 @@ from .base import (
     Voice,
     VoiceNotFound,
     WordMark,
+    wait_cancellable,
 )
 from .mp3 import Mp3DecodeError, Mp3Decoder
 
@@ -51,7 +52,6 @@ DECODER_DELAY_S = 529 / 24000
 VOICE_LIST_TIMEOUT = 2.0  # start-up voice-list fetch; must never hold the server's start
 REPROBE_MIN_INTERVAL = 5.0  # while Edge is unreachable, re-fetch the voice list this often
 BIG_BLOCK_BYTES = 64 * 1024  # decode blocks larger than this off the event loop
-CANCEL_POLL = 0.05  # how often a wait for Edge looks at utterance.cancel
 # What edge-tts accepts (data_classes.TTSConfig); checked at start, not per sentence.
 _PERCENT = re.compile(r"^[+-]\d+%$")
 _HERTZ = re.compile(r"^[+-]\d+Hz$")
@@ -413,18 +413,11 @@ async def _anext(stream: AsyncIterator[Any]) -> Any:
 
 
 async def _wait(task: asyncio.Task[Any], limit: float, utterance: Utterance) -> Any:
-    """The task's result, None on timeout; raises SynthesisCancelled when the
-    utterance is cancelled (CancelToken is a thread event, so poll it)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while True:
-        utterance.cancel.raise_if_cancelled()
-        left = deadline - loop.time()
-        if left <= 0:
-            return None
-        done, _ = await asyncio.wait([task], timeout=min(left, CANCEL_POLL))
-        if done:
-            return task.result()
+    """The task's result, None on timeout; SynthesisCancelled when cancelled."""
+    try:
+        return await wait_cancellable(task, limit, utterance.cancel)
+    except TimeoutError:
+        return None
 
 
 async def _close_quietly(stream: Any) -> None:

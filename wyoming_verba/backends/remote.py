@@ -34,15 +34,14 @@ from .base import (
     CancelToken,
     Chunk,
     Pcm,
-    SynthesisCancelled,
     Utterance,
     Voice,
     VoiceNotFound,
+    wait_cancellable,
 )
 
 _LOGGER = logging.getLogger(__name__)
 
-CANCEL_POLL_S = 0.05  # how often a pending read looks at utterance.cancel
 REFRESH_UP_S = 300.0  # re-read the voice list of a healthy remote this often
 STREAM_LIMIT = 1 << 20  # longest header line accepted from the remote
 # Error codes of a remote `error` event that say nothing about the remote's health (the
@@ -319,17 +318,14 @@ class RemoteBackend(Backend):
         cancel the connection is closed by the caller anyway."""
         task = asyncio.ensure_future(_read_event(reader))
         try:
-            while not task.done():
-                if cancel is not None and cancel.cancelled:
-                    raise SynthesisCancelled("synthesis cancelled", backend=self.name)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise BackendTimeout(
-                        f"remote {self._endpoint} sent no audio for {self.timeout:g} s",
-                        backend=self.name,
-                    )
-                await asyncio.wait({task}, timeout=min(left, CANCEL_POLL_S))
-            return task.result()
+            return await wait_cancellable(
+                task, deadline - time.monotonic(), cancel or CancelToken()
+            )
+        except TimeoutError:
+            raise BackendTimeout(
+                f"remote {self._endpoint} sent no audio for {self.timeout:g} s",
+                backend=self.name,
+            ) from None
         finally:
             task.cancel()  # not awaited: that could swallow a cancel aimed at us
 
