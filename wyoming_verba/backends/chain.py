@@ -136,10 +136,11 @@ class BackendChain:
         pending = set(self._starting)
         deadline = None if grace is None else loop.time() + grace
         while pending:
-            timeout = None if deadline is None or not self.live else deadline - loop.time()
+            timeout = None  # until something is live, wait whatever the grace
+            if deadline is not None and self.live:
+                timeout = max(deadline - loop.time(), 0.0)
             done, pending = await asyncio.wait(
-                pending, timeout=max(timeout, 0) if timeout is not None else None,
-                return_when=asyncio.FIRST_COMPLETED,
+                pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
             if not done:
                 break
@@ -155,9 +156,7 @@ class BackendChain:
     async def _start_one(self, backend: Backend) -> None:
         try:
             await backend.start()
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
+        except Exception as exc:
             reason = str(exc) or type(exc).__name__
             if not isinstance(exc, BackendError):
                 _LOGGER.error("%s failed to start", backend.name, exc_info=exc)
