@@ -250,14 +250,21 @@ async def test_start_waits_for_a_first_live_backend_beyond_the_grace():
     assert chain.live == [slow]
 
 
-async def test_after_the_cooldown_one_sentence_probes_while_others_skip():
+async def cooled_down(first_delay: float):
+    """A chain whose first backend tripped its breaker and has just cooled down."""
     now = [0.0]
     first, second = two_tones(fail_before_audio=2)
     chain = await chain_of(first, second, cooldown=30.0, clock=lambda: now[0])
     await collect(chain, "one")
     await collect(chain, "two")
     now[0] = 31.0
-    first.faults.first_delay = 0.3  # the probe is slow: meanwhile others go elsewhere
+    first.faults.first_delay = first_delay
+    return chain, first, second
+
+
+async def test_after_the_cooldown_one_sentence_probes_while_others_skip():
+    # The probe is slow: meanwhile other sentences go elsewhere.
+    chain, first, second = await cooled_down(first_delay=0.3)
     probe = asyncio.create_task(collect(chain, "probe"))
     await asyncio.sleep(0.05)
     assert not chain.usable(first)
@@ -268,13 +275,7 @@ async def test_after_the_cooldown_one_sentence_probes_while_others_skip():
 
 
 async def test_a_cancelled_probe_leaves_the_backend_probeable():
-    now = [0.0]
-    first, second = two_tones(fail_before_audio=2)
-    chain = await chain_of(first, second, cooldown=30.0, clock=lambda: now[0])
-    await collect(chain, "one")
-    await collect(chain, "two")
-    now[0] = 31.0
-    first.faults.first_delay = 5.0
+    chain, first, _second = await cooled_down(first_delay=5.0)
     probe = asyncio.create_task(collect(chain, "probe"))
     await asyncio.sleep(0.05)
     probe.cancel()
