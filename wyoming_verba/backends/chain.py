@@ -68,7 +68,6 @@ class Breaker:
         self.failures = 0
         self.open_until = 0.0
         self.probing = False
-        self.last_error = ""
 
     @property
     def is_open(self) -> bool:
@@ -93,7 +92,6 @@ class Breaker:
     def failure(self, error: BackendError) -> None:
         self.probing = False
         self.failures += 1
-        self.last_error = str(error)
         if self.failures >= FAILURES_TO_TRIP or not error.transient:
             was_open = self.open_until > 0
             self.open_until = self._clock() + self.cooldown
