@@ -73,7 +73,7 @@ class CancelToken:
         return self._event.is_set()
 
     def raise_if_cancelled(self) -> None:
-        if self._event.is_set():
+        if self.cancelled:
             raise SynthesisCancelled("synthesis cancelled")
 
 
@@ -229,23 +229,33 @@ T = TypeVar("T")
 _DONE = object()
 
 
-async def iterate_in_thread(
-    make_iterator: Callable[[], Iterator[T]],
+async def stream_from_thread(
+    produce: Callable[[Callable[[T], None], Callable[[], bool]], None],
     cancel: CancelToken,
     executor: Executor | None = None,
     max_buffered: int = 64,
 ) -> AsyncIterator[T]:
-    """Run a blocking generator in `executor` and yield its items on the event loop
-    as they are produced. Stops the generator when `cancel` is set (raising
-    SynthesisCancelled: cut-off audio is not a finished sentence) or the consumer goes
-    away; exceptions from the generator are re-raised here."""
+    """Run the blocking `produce(emit, should_stop)` in `executor` and yield what it
+    emits on the event loop as it is produced. `should_stop()` turns true when `cancel`
+    is set or the consumer went away; a cancelled stream raises SynthesisCancelled (cut-off
+    audio is not a finished sentence); exceptions from `produce` are re-raised here.
+
+    Backends that must never run two syntheses at once give a single-thread executor,
+    which also serialises a late-finishing producer with the next request."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue(max_buffered)
     stop = threading.Event()
 
+    def should_stop() -> bool:
+        return stop.is_set() or cancel.cancelled
+
     def put(item: Any) -> None:
-        # Blocks the worker (not the loop) when the consumer is slower than the producer.
-        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        # Blocks the producer (not the loop) when the consumer is slower.
+        try:
+            future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        except RuntimeError:  # the loop closed while we were producing
+            stop.set()
+            return
         while not stop.is_set():
             try:
                 future.result(timeout=0.1)
@@ -256,10 +266,8 @@ async def iterate_in_thread(
 
     def work() -> None:
         try:
-            for item in make_iterator():
-                if stop.is_set() or cancel.cancelled:
-                    break
-                put(item)
+            if not should_stop():  # queued behind another job, maybe long gone
+                produce(put, should_stop)
         except BaseException as exc:  # handed to the consumer
             put(exc)
         finally:
@@ -276,7 +284,22 @@ async def iterate_in_thread(
             yield item
         cancel.raise_if_cancelled()
     finally:
-        # The worker sees `stop` after its current step and exits. Backends that must
-        # never run two syntheses at once give a single-thread executor, which also
-        # serialises a late-finishing worker with the next request.
-        stop.set()
+        stop.set()  # the producer sees it at its next step and ends
+
+
+async def iterate_in_thread(
+    make_iterator: Callable[[], Iterator[T]],
+    cancel: CancelToken,
+    executor: Executor | None = None,
+    max_buffered: int = 64,
+) -> AsyncIterator[T]:
+    """`stream_from_thread` for a blocking generator: yields its items as produced."""
+
+    def produce(emit: Callable[[T], None], should_stop: Callable[[], bool]) -> None:
+        for item in make_iterator():
+            if should_stop():
+                break
+            emit(item)
+
+    async for item in stream_from_thread(produce, cancel, executor, max_buffered):
+        yield item

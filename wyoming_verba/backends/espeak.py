@@ -35,6 +35,7 @@ from .base import (
     Utterance,
     Voice,
     VoiceNotFound,
+    stream_from_thread,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -283,7 +284,6 @@ def _load_engine(lib_path: str, data_path: str) -> _Engine:
 
 # --- the backend ---------------------------------------------------------------------
 
-_DONE = object()
 
 
 class EspeakBackend(Backend):
@@ -363,44 +363,17 @@ class EspeakBackend(Backend):
         if not text.strip():
             return
 
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        consumer_gone = threading.Event()
+        def produce(emit: Callable[[bytes], None], should_stop: Callable[[], bool]) -> None:
+            # espeak's callback hands each block to `emit` and aborts once `should_stop`.
+            engine.speak(text, entry.identifier, emit, should_stop)
 
-        def emit(item: Any) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the loop closed while we were speaking
-                consumer_gone.set()
-
-        def should_stop() -> bool:
-            return consumer_gone.is_set() or cancel.cancelled
-
-        def job() -> None:
-            try:
-                if not should_stop():  # queued behind another synthesis, maybe long gone
-                    engine.speak(text, entry.identifier, emit, should_stop)
-            except BaseException as exc:  # handed to the consumer
-                emit(exc)
-            finally:
-                emit(_DONE)
-
-        loop.run_in_executor(espeak_executor(), job)
         try:
-            while True:
-                item = await queue.get()
-                if item is _DONE:
-                    break
-                if isinstance(item, BackendError):
-                    raise item
-                if isinstance(item, BaseException):
-                    raise BackendError(f"espeak-ng failed: {item}", backend=self.name) from item
-                yield Pcm(item, engine.rate)
-            if cancel.cancelled:  # the callback aborted: the sentence is incomplete
-                raise SynthesisCancelled("espeak-ng synthesis cancelled", backend=self.name)
-        finally:
-            # Aborts the synthesis at its next block if the consumer stopped early.
-            consumer_gone.set()
+            async for block in stream_from_thread(produce, cancel, espeak_executor()):
+                yield Pcm(block, engine.rate)
+        except BackendError:  # SynthesisCancelled included: a cut-short sentence
+            raise
+        except Exception as exc:
+            raise BackendError(f"espeak-ng failed: {exc}", backend=self.name) from exc
 
     async def stop(self) -> None:
         # The library and its thread are process-wide (other instances may use them).
