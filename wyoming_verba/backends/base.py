@@ -251,9 +251,11 @@ async def stream_from_thread(
 
     def put(item: Any) -> None:
         # Blocks the producer (not the loop) when the consumer is slower.
+        put_item = queue.put(item)
         try:
-            future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            future = asyncio.run_coroutine_threadsafe(put_item, loop)
         except RuntimeError:  # the loop closed while we were producing
+            put_item.close()
             stop.set()
             return
         while not stop.is_set():
