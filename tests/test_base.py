@@ -61,3 +61,21 @@ async def test_wait_cancellable_result_timeout_and_cancel():
     with pytest.raises(SynthesisCancelled):
         await wait_cancellable(slow, 10.0, cancel)
     slow.cancel()
+
+
+async def test_a_slow_consumer_holds_the_producer_back():
+    produced = []
+
+    def produce():
+        for i in range(100):
+            produced.append(i)
+            yield i
+
+    stream = iterate_in_thread(produce, CancelToken(), max_buffered=4)
+    first = await anext(stream)
+    import asyncio
+
+    await asyncio.sleep(0.3)  # the producer may run ahead by the buffer only
+    assert first == 0 and len(produced) <= 6
+    rest = [i async for i in stream]
+    assert rest == list(range(1, 100))

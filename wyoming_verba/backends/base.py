@@ -243,42 +243,40 @@ async def stream_from_thread(
     Backends that must never run two syntheses at once give a single-thread executor,
     which also serialises a late-finishing producer with the next request."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue(max_buffered)
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    space = threading.Semaphore(max_buffered)  # bounds what waits for the consumer
     stop = threading.Event()
 
     def should_stop() -> bool:
         return stop.is_set() or cancel.cancelled
 
-    def put(item: Any) -> None:
-        # Blocks the producer (not the loop) when the consumer is slower.
-        put_item = queue.put(item)
+    def hand_over(item: Any) -> None:
         try:
-            future = asyncio.run_coroutine_threadsafe(put_item, loop)
+            loop.call_soon_threadsafe(queue.put_nowait, item)
         except RuntimeError:  # the loop closed while we were producing
-            put_item.close()
             stop.set()
-            return
-        while not stop.is_set():
-            try:
-                future.result(timeout=0.1)
+
+    def put(item: Any) -> None:
+        # Blocks the producer (not the loop) while the consumer is behind.
+        while not space.acquire(timeout=0.1):
+            if stop.is_set():
                 return
-            except TimeoutError:
-                continue
-        future.cancel()
+        hand_over(item)
 
     def work() -> None:
         try:
             if not should_stop():  # queued behind another job, maybe long gone
                 produce(put, should_stop)
         except BaseException as exc:  # handed to the consumer
-            put(exc)
+            hand_over(exc)
         finally:
-            put(_DONE)
+            hand_over(_DONE)
 
     loop.run_in_executor(executor, work)
     try:
         while True:
             item = await queue.get()
+            space.release()
             if item is _DONE:
                 break
             if isinstance(item, BaseException):
