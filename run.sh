@@ -22,14 +22,12 @@ optional() {
 }
 
 # "auto" with a remote server puts the remote (CSM on a GPU host) before the local
-# voices: Home Assistant OS gives add-ons no GPU, so there is no local CSM.
+# voices: Home Assistant OS gives add-ons no GPU, so there is no local CSM. Whether the
+# options fit together (the remote backend needs remote_uri) is the server's check:
+# it exits with a message that names the option.
 backend="$(bashio::config 'backend')"
 backend="${backend// /}"
-if bashio::config.has_value 'remote_uri'; then
-    value 'remote_uri' --remote-uri
-elif [[ ",${backend}," == *,remote,* ]]; then
-    bashio::exit.nok "The 'remote' backend needs the 'remote_uri' option, e.g. tcp://192.168.1.20:10200."
-fi
+optional 'remote_uri' --remote-uri
 flags+=("--backend=${backend}")
 
 optional 'voice' --voice

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from wyoming_verba.app import App
 from wyoming_verba.backends.base import Backend
-from wyoming_verba.server import App, VerbaServer
+from wyoming_verba.server import VerbaServer
 from wyoming_verba.settings import Settings, load_settings
 
 # Never let a test reach the network or a user's Hugging Face cache.

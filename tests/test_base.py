@@ -4,7 +4,8 @@ import threading
 
 import pytest
 
-from wyoming_verba.backends.base import CancelToken, SynthesisCancelled, iterate_in_thread
+from wyoming_verba.backends.base import CancelToken, SynthesisCancelled
+from wyoming_verba.backends.threads import iterate_in_thread
 
 
 async def test_iterate_in_thread_streams_items_off_the_loop():
@@ -49,7 +50,7 @@ async def test_cancel_is_an_error_not_a_short_sentence():
 async def test_wait_cancellable_result_timeout_and_cancel():
     import asyncio
 
-    from wyoming_verba.backends.base import wait_cancellable
+    from wyoming_verba.backends.threads import wait_cancellable
 
     done = asyncio.ensure_future(asyncio.sleep(0.01, result="ok"))
     assert await wait_cancellable(done, 1.0, CancelToken()) == "ok"

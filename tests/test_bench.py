@@ -6,13 +6,11 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
-from tests.backends import SECONDS_PER_CHAR, Faults, ToneBackend
+from tests.fakes.tone_backend import SECONDS_PER_CHAR, Faults, ToneBackend
 from wyoming_verba.bench import amain
 from wyoming_verba.bench.measure import Trace, measure_plain, measure_streaming, split_words
 from wyoming_verba.bench.progress import Progress
@@ -239,17 +237,8 @@ async def test_cli_usage_errors() -> None:
         await amain(["--backend", "espeak", "--runs", "0"])
 
 
-def load_script(name: str) -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 async def test_fake_edge_script_measures_edge_offline(tmp_path) -> None:
-    script = load_script("bench_fake_edge")
+    script = importlib.import_module("tools.benchmarks.bench_fake_edge")
     out = tmp_path / "edge.json"
     code = await script.run(["--pace", "0.01", "--first-delay", "0.25", "--runs", "1",
                              "--warmup", "0", "--text", "Hello there.", "--json", str(out),

@@ -7,8 +7,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from tests.backends import Faults, ToneBackend, dominant_frequency
 from tests.client import describe, speak, speak_streaming
+from tests.fakes.tone_backend import Faults, ToneBackend, dominant_frequency
 from wyoming_verba.backends.base import BackendBusy, BackendUnavailable, Utterance, VoiceNotFound
 from wyoming_verba.backends.chain import AllBackendsFailed, BackendChain, SentenceOutcome
 
@@ -187,7 +187,7 @@ async def test_audio_cache_is_bounded():
 
 
 def test_tone_helper_sanity():
-    from tests.backends import tone
+    from tests.fakes.tone_backend import tone
 
     samples = np.frombuffer(tone(1000.0, 0.2, 16000), dtype="<i2")
     assert abs(dominant_frequency(samples, 16000) - 1000) < 10

@@ -16,7 +16,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tests.tiny_csm import shared_tiny_csm  # noqa: E402
+from tests.fakes.tiny_csm import shared_tiny_csm  # noqa: E402
 from wyoming_verba.backends.base import (  # noqa: E402
     BackendBusy,
     BackendError,
@@ -56,12 +56,12 @@ def voices_dir(tmp_path):
 
 @pytest.fixture(autouse=True)
 def short_sentences(monkeypatch):
-    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text: FRAMES)
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: FRAMES)
 
 
 def settings(**kw) -> Settings:
     base = dict(csm_model=str(shared_tiny_csm()), csm_device="cpu", csm_seed=1,
-                backends=("csm",))
+                backend="csm")
     return Settings(**{**base, **kw})
 
 
@@ -196,7 +196,7 @@ async def test_seeded_output_is_reproducible():
 
 
 async def test_cancel_stops_generation_at_next_frame(monkeypatch):
-    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text: 200)
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: 200)
     backend = await started()
     try:
         frames = []
@@ -224,7 +224,7 @@ async def test_cancel_stops_generation_at_next_frame(monkeypatch):
 
 
 async def test_consumer_leaving_stops_the_worker(monkeypatch):
-    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text: 200)
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: 200)
     backend = await started()
     try:
         frames = []
@@ -236,7 +236,7 @@ async def test_consumer_leaving_stops_the_worker(monkeypatch):
         await agen.aclose()  # like a client that disconnected
         await asyncio.sleep(0.5)
         assert len(frames) < 12
-        monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda t: FRAMES)
+        monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda t, *_: FRAMES)
         audio = await speak(backend, "Next one works.", Utterance("n"))  # worker is free
         assert len(audio) == FRAMES * 1920 * 2
     finally:
@@ -286,7 +286,7 @@ async def test_failures_are_typed(monkeypatch):
         with pytest.raises(BackendError, match="IndexError"):
             await speak(backend, "Boom.", Utterance("e"))
         monkeypatch.undo()
-        monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda t: FRAMES)
+        monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda t, *_: FRAMES)
         assert len(await speak(backend, "Recovered.", Utterance("r"))) == FRAMES * 1920 * 2
     finally:
         await backend.stop()
@@ -328,7 +328,7 @@ async def test_simultaneous_requests_respect_max_gpu_queue(monkeypatch):
 
 
 async def test_abandoned_sentences_give_their_place_back(monkeypatch):
-    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text: 200)
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: 200)
     backend = await started(max_gpu_queue=1)
     try:
         running = backend.synthesize("Long one.", backend.default_voice, None, Utterance("a"))
@@ -345,7 +345,7 @@ async def test_abandoned_sentences_give_their_place_back(monkeypatch):
         await running.aclose()  # the consumer went away mid-sentence
         await _flush_worker(backend)  # the worker noticed and let go of the sentence
         assert backend._in_flight == 0
-        monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda t: FRAMES)
+        monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda t, *_: FRAMES)
         assert len(await speak(backend, "Accepted.", Utterance("c"))) == FRAMES * 1920 * 2
         assert backend._in_flight == 0
     finally:

@@ -10,7 +10,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tests.tiny_csm import shared_tiny_csm  # noqa: E402
+from tests.fakes.tiny_csm import shared_tiny_csm  # noqa: E402
 from wyoming_verba.backends.csm.generator import (  # noqa: E402
     CsmGenerator,
     Sampling,

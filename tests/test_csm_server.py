@@ -12,14 +12,14 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from tests.client import describe, speak, speak_streaming  # noqa: E402
-from tests.tiny_csm import shared_tiny_csm  # noqa: E402
+from tests.fakes.tiny_csm import shared_tiny_csm  # noqa: E402
 
 FRAMES = 5
 
 
 @pytest.fixture(autouse=True)
 def short_sentences(monkeypatch):
-    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text: FRAMES)
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: FRAMES)
 
 
 async def test_csm_through_the_server(verba_server):

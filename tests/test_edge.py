@@ -18,29 +18,29 @@ import numpy as np
 import pytest
 
 from tests import client
-from tests.fake_edge import DEFAULT_VOICES, FakeEdge
+from tests.fakes.edge_service import DEFAULT_VOICES, FakeEdge
 from tests.test_mp3 import assert_same_audio, reference_decode
-from wyoming_verba.backends import edge as edge_module
-from wyoming_verba.backends import edge_voices
 from wyoming_verba.backends.base import (
     BackendError,
     BackendTimeout,
     BackendUnavailable,
-    Pcm,
     SynthesisCancelled,
     Utterance,
     Voice,
     VoiceNotFound,
     WordMark,
 )
-from wyoming_verba.backends.edge import (
-    EdgeBackend,
+from wyoming_verba.backends.edge import EdgeBackend
+from wyoming_verba.backends.edge import backend as edge_module
+from wyoming_verba.backends.edge import voices as edge_voices
+from wyoming_verba.backends.edge.errors import (
     EdgeForbidden,
     EdgeNoAudio,
     EdgeRateLimited,
     EdgeStreamBroken,
 )
-from wyoming_verba.settings import Settings
+from wyoming_verba.pcm import Pcm
+from wyoming_verba.settings import Settings, SettingsError
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -411,9 +411,9 @@ async def test_offline_start_uses_the_cache_and_lists_voices_not_installed(
 
 
 async def test_offline_first_start_uses_builtin_voices(fake, settings, monkeypatch) -> None:
-    monkeypatch.setattr(edge_module, "VOICE_LIST_TIMEOUT", 0.3)
     fake.voice_list_mode = "stall"
-    backend = EdgeBackend(replace(settings, voice="de-AT-IngridNeural"))
+    backend = EdgeBackend(replace(settings, voice="de-AT-IngridNeural",
+                                  edge_voice_list_timeout=0.3))
     loop = asyncio.get_running_loop()
     started = loop.time()
     await backend.start()
@@ -489,11 +489,16 @@ async def test_start_rejects_a_voice_edge_does_not_have(fake, settings) -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [("edge_rate", "10%"), ("edge_volume", "+5"),
-                                              ("edge_pitch", "+10%"), ("edge_voice", "Guy")])
-async def test_malformed_options_are_refused_at_start(fake, settings, field, value) -> None:
+                                              ("edge_pitch", "+10%")])
+def test_malformed_options_are_refused_by_the_settings(settings, field, value) -> None:
     flag = "--" + field.replace("_", "-")
-    with pytest.raises(BackendUnavailable, match=f"{flag} '{re.escape(value)}' is malformed"):
-        await EdgeBackend(replace(settings, **{field: value})).start()
+    with pytest.raises(SettingsError, match=f"{flag} '{re.escape(value)}'"):
+        replace(settings, **{field: value})
+
+
+async def test_a_malformed_voice_is_refused_at_start(fake, settings) -> None:
+    with pytest.raises(BackendUnavailable, match="--edge-voice 'Guy' is malformed"):
+        await EdgeBackend(replace(settings, edge_voice="Guy")).start()
     assert fake.voice_list_requests == 0
 
 

@@ -7,7 +7,6 @@ import asyncio
 import numpy as np
 import pytest
 
-from wyoming_verba.backends import espeak as espeak_module
 from wyoming_verba.backends.base import (
     BackendUnavailable,
     CancelToken,
@@ -17,7 +16,9 @@ from wyoming_verba.backends.base import (
     Voice,
     VoiceNotFound,
 )
-from wyoming_verba.backends.espeak import EspeakBackend, normalize_language
+from wyoming_verba.backends.espeak import EspeakBackend
+from wyoming_verba.backends.espeak import backend as espeak_module
+from wyoming_verba.backends.espeak.voices import normalize_language
 from wyoming_verba.settings import Settings
 
 SHORT = "Hello, the lights in the kitchen are on."
@@ -231,7 +232,7 @@ async def speak_unstarted(b: EspeakBackend) -> None:
 
 async def test_missing_library_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setattr(
-        espeak_module, "_library_paths", lambda: (str(tmp_path / "libespeak-ng.so"), "/nowhere")
+        espeak_module, "library_paths", lambda: (str(tmp_path / "libespeak-ng.so"), "/nowhere")
     )
     with pytest.raises(BackendUnavailable, match="cannot load espeak-ng library"):
         await EspeakBackend(Settings()).start()

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.client import describe, speak, speak_streaming
-from tests.fake_edge import FakeEdge
+from tests.fakes.edge_service import FakeEdge
 
 S1, S2, S3 = "Good morning to you.", "The front door has been open for ten minutes.", "Bye now."
 
@@ -69,9 +69,9 @@ async def test_edge_refusing_trips_the_breaker_once(fake, verba_server, caplog):
 
 async def test_csm_out_of_memory_mid_generation_falls_back(verba_server, monkeypatch, caplog):
     torch = pytest.importorskip("torch")
-    from tests.tiny_csm import shared_tiny_csm
+    from tests.fakes.tiny_csm import shared_tiny_csm
 
-    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text: 6)
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: 6)
     caplog.set_level(logging.INFO)
     srv = await verba_server("--backend", "csm,espeak", "--csm-model", str(shared_tiny_csm()),
                              "--csm-device", "cpu", "--csm-seed", "1")

@@ -22,7 +22,7 @@ from wyoming.info import Describe
 from wyoming.tts import Synthesize
 
 from tests.client import describe, speak, speak_streaming
-from wyoming_verba.server import ZEROCONF_TYPE, advertised_host
+from wyoming_verba.discovery import ZEROCONF_TYPE, advertised_host
 
 SHUTDOWN_TIMEOUT = 2.0
 LONG_TEXT = " ".join(f"This is sentence number {i} of a long reply." for i in range(150))

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fake_edge import encode_mp3, tone_mp3
-from wyoming_verba.backends.mp3 import Mp3DecodeError, Mp3Decoder, decode_all
+from tests.fakes.edge_service import encode_mp3, tone_mp3
+from wyoming_verba.backends.edge.mp3 import Mp3DecodeError, Mp3Decoder, decode_all
 
 FRAME_SAMPLES = 576  # MPEG-2 Layer III
 FRAME_BYTES = 144  # 48 kbit/s at 24 kHz, no padding

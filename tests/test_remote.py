@@ -28,7 +28,7 @@ from wyoming_verba.backends.base import (
     Voice,
     VoiceNotFound,
 )
-from wyoming_verba.backends.remote import (
+from wyoming_verba.backends.remote.backend import (
     RemoteBackend,
     parse_remote_uri,
     points_at_itself,

@@ -14,8 +14,8 @@ from wyoming.info import Describe, Info
 from wyoming.ping import Ping
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
-from tests.backends import Faults, ToneBackend
 from tests.client import describe, read_until, speak, speak_streaming
+from tests.fakes.tone_backend import Faults, ToneBackend
 
 TEXT = "The kitchen lights are on. The front door is locked. It is twenty degrees outside."
 
@@ -292,7 +292,7 @@ async def test_stdio_server_as_a_subprocess(tmp_path):
 
 
 async def test_an_internal_error_still_ends_the_reply(verba_server):
-    from wyoming_verba.backends.base import Pcm
+    from wyoming_verba.pcm import Pcm
 
     class BadAudio(ToneBackend):
         async def synthesize(self, text, voice, speaker, utterance):

@@ -9,7 +9,6 @@ import time
 import pytest
 
 from wyoming_verba.text import (
-    MAX_SENTENCE_CHARS,
     SentenceSplitter,
     clean_sentence,
     clean_text,
@@ -17,6 +16,7 @@ from wyoming_verba.text import (
 )
 
 NO_CUT = 10**9  # first_sentence_chars that never cuts
+MAX_SENTENCE_CHARS = SentenceSplitter().max_sentence_chars
 
 
 def stream(pieces: list[str], first: int = NO_CUT, ssml: bool = False) -> list[str]:
@@ -276,6 +276,13 @@ def test_run_on_text_is_cut() -> None:
     text = "word " * 1000
     sentences = split_sentences(text)
     assert all(len(x) <= MAX_SENTENCE_CHARS + 1 for x in sentences)
+    assert " ".join(x.rstrip(",") for x in sentences).split() == text.split()
+
+
+def test_the_run_on_limit_is_configurable() -> None:
+    text = "word " * 100
+    sentences = split_sentences(text, max_sentence_chars=60)
+    assert len(sentences) > 8 and all(len(x) <= 61 for x in sentences)
     assert " ".join(x.rstrip(",") for x in sentences).split() == text.split()
 
 

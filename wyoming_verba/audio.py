@@ -11,9 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
-from .backends.base import Pcm
-
-SAMPLE_WIDTH = 2  # the stream is always 16-bit signed little-endian
+from .pcm import SAMPLE_WIDTH, Pcm, float_to_int16, to_float_mono
 
 
 @dataclass(frozen=True)
@@ -25,26 +23,6 @@ class AudioFormat:
     @property
     def bytes_per_second(self) -> int:
         return self.rate * self.width * self.channels
-
-
-def to_float_mono(pcm: Pcm) -> np.ndarray:
-    """Decode any integer PCM width into float32 in [-1, 1], downmixed to mono."""
-    if pcm.width == 2:
-        samples = np.frombuffer(pcm.audio, dtype="<i2").astype(np.float32) / 32768.0
-    elif pcm.width == 4:
-        samples = np.frombuffer(pcm.audio, dtype="<i4").astype(np.float32) / 2147483648.0
-    elif pcm.width == 1:  # WAV 8-bit is unsigned
-        samples = (np.frombuffer(pcm.audio, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    else:
-        raise ValueError(f"unsupported sample width {pcm.width}")
-    if pcm.channels > 1:
-        usable = len(samples) - len(samples) % pcm.channels
-        samples = samples[:usable].reshape(-1, pcm.channels).mean(axis=1)
-    return samples
-
-
-def float_to_int16(samples: np.ndarray) -> bytes:
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
 
 
 class PcmConverter:
@@ -87,8 +65,8 @@ class PcmConverter:
     def _widen(self, samples: np.ndarray) -> bytes:
         mono = float_to_int16(samples)
         if self.target.channels == 1:
-            return mono
-        return np.repeat(np.frombuffer(mono, dtype="<i2"), self.target.channels).tobytes()
+            return mono.tobytes()
+        return np.repeat(mono, self.target.channels).tobytes()
 
 
 def split_chunks(audio: bytes, fmt: AudioFormat, samples_per_chunk: int) -> Iterator[bytes]:

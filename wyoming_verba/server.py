@@ -1,124 +1,28 @@
-"""The server: listener from --uri, per-connection handlers, zeroconf, limits, shutdown."""
+"""The Wyoming listener from --uri: accepting connections within the limits, one
+handler per connection, zeroconf, and a graceful shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import socket
+import os
+import sys
 from urllib.parse import urlparse
 
 from wyoming.error import Error
 from wyoming.event import async_get_stdin, async_write_event
-from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 
-from . import __version__
-from .audio import AudioFormat
+from .app import App
 from .backends.base import Backend
 from .backends.chain import BackendChain
-from .backends.factory import attribution, build_backends
-from .cache import AudioCache
+from .backends.factory import build_backends
+from .discovery import Zeroconf, advertised_host
 from .handler import ConnectionHandler
 from .metrics import Metrics
 from .settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
-PROJECT_URL = "https://github.com/wyoming-verba/wyoming-verba"
-ZEROCONF_TYPE = "_wyoming._tcp.local."
-
-
-class App:
-    """What every connection shares: settings, the backend chain, cache and metrics."""
-
-    def __init__(self, settings: Settings, chain: BackendChain, metrics: Metrics) -> None:
-        self.settings = settings
-        self.chain = chain
-        self.metrics = metrics
-        self.output_format = AudioFormat(rate=settings.output_rate)
-        max_bytes = int(settings.cache_mb * 1024 * 1024)
-        self.cache = AudioCache(max_bytes, chain) if max_bytes > 0 else None
-        self._ids = itertools.count(1)
-
-    def next_request_id(self) -> str:
-        return f"r{next(self._ids)}"
-
-    def record_backends(self) -> None:
-        """Refresh the backend-up gauge (on every describe and after every reply)."""
-        self.metrics.backends({b.name: self.chain.usable(b) for b in self.chain.live})
-
-    def info(self) -> Info:
-        voices = []
-        for backend, voice in self.chain.voices():
-            who, url = attribution(backend.name)
-            voices.append(
-                TtsVoice(
-                    name=voice.name,
-                    description=f"{voice.description or voice.name} ({backend.name})",
-                    attribution=Attribution(name=who, url=url),
-                    installed=voice.installed,
-                    version=None,
-                    languages=list(voice.languages),
-                    speakers=[TtsVoiceSpeaker(s) for s in voice.speakers] or None,
-                )
-            )
-        self.record_backends()
-        program = TtsProgram(
-            name="wyoming-verba",
-            description="Sesame CSM-1b, Edge, Piper and espeak-ng with per-sentence failover",
-            attribution=Attribution(name="wyoming-verba", url=PROJECT_URL),
-            installed=True,
-            version=__version__,
-            voices=voices,
-            supports_synthesize_streaming=True,
-        )
-        return Info(tts=[program])
-
-
-def advertised_host(bind_host: str) -> str:
-    """The address to advertise: the bind address, or this machine's LAN address when
-    bound to all interfaces (advertising 0.0.0.0 makes Home Assistant connect nowhere)."""
-    if bind_host and bind_host not in ("0.0.0.0", "::"):
-        return bind_host
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("224.0.0.251", 5353))  # mDNS group: no packet is sent
-            return probe.getsockname()[0]
-        except OSError:
-            return "127.0.0.1"
-
-
-class Zeroconf:
-    """Register `_wyoming._tcp.local.` with a real address; unregister on shutdown."""
-
-    def __init__(self, name: str, host: str, port: int) -> None:
-        self.name, self.host, self.port = name, host, port
-        self._zc = None
-        self._info = None
-
-    async def register(self) -> None:
-        from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
-
-        self._info = AsyncServiceInfo(
-            ZEROCONF_TYPE,
-            f"{self.name}.{ZEROCONF_TYPE}",
-            addresses=[socket.inet_aton(self.host)],
-            port=self.port,
-            properties={"version": __version__},
-        )
-        self._zc = AsyncZeroconf()
-        await self._zc.async_register_service(self._info)
-        _LOGGER.info("zeroconf: advertising %s at %s:%d", self.name, self.host, self.port)
-
-    async def unregister(self) -> None:
-        if self._zc is None:
-            return
-        with contextlib.suppress(Exception):
-            # The call returns the goodbye broadcast; await it before closing, or
-            # Home Assistant keeps the dead entry for the record's TTL.
-            await (await self._zc.async_unregister_service(self._info))
-        await self._zc.async_close()
-        self._zc = None
 
 
 class VerbaServer:
@@ -163,8 +67,6 @@ class VerbaServer:
             self.port = self._server.sockets[0].getsockname()[1]
         elif parsed.scheme == "unix":
             with contextlib.suppress(FileNotFoundError):
-                import os
-
                 os.unlink(parsed.path)
             self._server = await asyncio.start_unix_server(self._accept, parsed.path, limit=limit)
         else:
@@ -238,8 +140,6 @@ class VerbaServer:
         assert self.app is not None
         loop = asyncio.get_running_loop()
         reader = await async_get_stdin()
-        import sys
-
         transport, protocol = await loop.connect_write_pipe(
             asyncio.streams.FlowControlMixin, sys.stdout
         )

@@ -15,13 +15,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from ..pcm import Pcm
 from .base import (
     Backend,
     BackendBusy,
     BackendError,
     BackendTimeout,
     Chunk,
-    Pcm,
     SynthesisCancelled,
     Utterance,
     Voice,

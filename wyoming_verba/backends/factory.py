@@ -6,37 +6,46 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import NamedTuple
 
 from ..settings import Settings
 from .base import Backend
 
 _LOGGER = logging.getLogger(__name__)
 
-# name -> (module, class, attribution name, attribution url)
-BACKENDS: dict[str, tuple[str, str, str, str]] = {
-    "csm": ("wyoming_verba.backends.csm", "CsmBackend", "Sesame", "https://huggingface.co/sesame/csm-1b"),
-    "edge": ("wyoming_verba.backends.edge", "EdgeBackend", "Microsoft Edge TTS",
-             "https://github.com/rany2/edge-tts"),
-    "piper": ("wyoming_verba.backends.piper", "PiperBackend", "Piper",
-              "https://github.com/OHF-Voice/piper1-gpl"),
-    "espeak": ("wyoming_verba.backends.espeak", "EspeakBackend", "eSpeak NG",
-               "https://github.com/espeak-ng/espeak-ng"),
-    "remote": ("wyoming_verba.backends.remote", "RemoteBackend", "Wyoming remote",
-               "https://github.com/rhasspy/wyoming"),
+class Engine(NamedTuple):
+    module: str  # imported only when the backend is built
+    cls: str
+    author: str  # attribution in `info`
+    url: str
+    extra: str = ""  # the pip extra that installs what it needs
+
+
+ENGINES: dict[str, Engine] = {
+    "csm": Engine("wyoming_verba.backends.csm", "CsmBackend", "Sesame",
+                  "https://huggingface.co/sesame/csm-1b", extra="csm"),
+    "edge": Engine("wyoming_verba.backends.edge", "EdgeBackend", "Microsoft Edge TTS",
+                   "https://github.com/rany2/edge-tts"),
+    "piper": Engine("wyoming_verba.backends.piper", "PiperBackend", "Piper",
+                    "https://github.com/OHF-Voice/piper1-gpl", extra="piper"),
+    "espeak": Engine("wyoming_verba.backends.espeak", "EspeakBackend", "eSpeak NG",
+                     "https://github.com/espeak-ng/espeak-ng"),
+    "remote": Engine("wyoming_verba.backends.remote", "RemoteBackend", "Wyoming remote",
+                     "https://github.com/rhasspy/wyoming"),
 }
 
 
 def attribution(name: str) -> tuple[str, str]:
     """Who made a backend's voices, for `info` (injected test backends get a generic one)."""
-    _module, _cls, who, url = BACKENDS.get(name, ("", "", name, ""))
-    return who, url
+    engine = ENGINES.get(name)
+    return (engine.author, engine.url) if engine else (name, "")
 
 
 def create_backend(name: str, settings: Settings) -> Backend:
     """Instantiate one backend. Raises ImportError when its optional extra is missing."""
-    module_name, class_name, _who, _url = BACKENDS[name]
-    module = importlib.import_module(module_name)
-    return getattr(module, class_name)(settings)
+    engine = ENGINES[name]
+    backend: Backend = getattr(importlib.import_module(engine.module), engine.cls)(settings)
+    return backend
 
 
 def _cuda_available() -> bool:
@@ -51,8 +60,6 @@ def auto_skip_reason(name: str, settings: Settings) -> str | None:
     """Why `auto` leaves a backend out on this machine, or None to try it."""
     if name == "csm" and settings.csm_device in ("auto", "cuda") and not _cuda_available():
         return "no CUDA GPU (choose it explicitly with --backend csm to run it on the CPU)"
-    if name == "remote" and not settings.remote_uri:
-        return "no --remote-uri"
     return None
 
 
@@ -72,7 +79,7 @@ def build_backends(settings: Settings) -> tuple[list[Backend], dict[str, str]]:
         try:
             backends.append(create_backend(name, settings))
         except ImportError as exc:
-            extra = {"csm": "csm", "piper": "piper"}.get(name)
+            extra = ENGINES[name].extra
             hint = f" (pip install 'wyoming-verba[{extra}]')" if extra else ""
             skipped[name] = f"not installed: {exc}{hint}"
     for name, reason in skipped.items():

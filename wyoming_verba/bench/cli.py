@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="every backend that comes up: " + ", ".join(COMPARE))
     where.add_argument("--in-process", action="store_true",
                        help="start servers in this process instead of subprocesses "
-                       "(lets a caller patch libraries, see benchmarks/bench_fake_edge.py)")
+                       "(lets a caller patch libraries, see tools/benchmarks/bench_fake_edge.py)")
     where.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
                        help="extra server flag, repeatable: --server-arg=--csm-model=DIR")
     where.add_argument("--start-timeout", type=float, default=120.0,

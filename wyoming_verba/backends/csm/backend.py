@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...pcm import Pcm
 from ...settings import Settings
 from ..base import (
     Backend,
@@ -30,12 +31,11 @@ from ..base import (
     BackendError,
     BackendUnavailable,
     Chunk,
-    Pcm,
     SynthesisCancelled,
     Utterance,
     Voice,
-    iterate_in_thread,
 )
+from ..threads import iterate_in_thread
 from . import voices as csm_voices
 from .voices import VoiceSpec
 
@@ -316,12 +316,18 @@ class CsmBackend(Backend):
         finally:
             slot.release()
 
+    def _stop_rules(self, text: str) -> Any:
+        from .stopping import FRAME_RATE, StopRules, frame_cap
+
+        s = self.settings
+        return StopRules(max_frames=frame_cap(text, s.csm_max_sentence_seconds),
+                         silence_frames=max(1, round(s.csm_end_silence * FRAME_RATE)))
+
     def _generate(self, text: str, spec: VoiceSpec, speaker: int, context: ReplyContext,
                   should_stop: Any) -> Iterator[Pcm]:
         import torch
 
         from .generator import Cancelled, Sampling, Segment
-        from .stopping import StopRules, frame_cap
         from .stream import stream_sentence
 
         codes: list[Any] = []
@@ -335,7 +341,7 @@ class CsmBackend(Backend):
                 context.voice_key, context.segments = key, deque()
             s = self.settings
             for audio in stream_sentence(
-                self._gen, text, speaker, StopRules(max_frames=frame_cap(text)),
+                self._gen, text, speaker, self._stop_rules(text),
                 prefix=self._voice_prefix(spec), context=list(context.segments),
                 sampling=Sampling(s.csm_temperature, s.csm_top_k), seed=s.csm_seed,
                 should_stop=should_stop, codes_out=codes,

@@ -12,15 +12,15 @@ FRAME_RATE = 12.5  # Mimi frames per second (80 ms each)
 # Generous speaking-time budget: 1.5 s plus 0.1 s per character is ~2x normal speech.
 CAP_BASE_S = 1.5
 CAP_PER_CHAR_S = 0.1
-CAP_MAX_S = 45.0
 REPEAT_FRAMES = 10  # 0.8 s of one identical frame: the model is stuck
 SILENCE_FRAMES = 25  # 2 s below SILENCE_RMS after speech started: it is done talking
+# (--csm-max-sentence-seconds and --csm-end-silence set the cap's ceiling and the silence)
 SILENCE_RMS = 0.003  # about -50 dBFS
 
 
-def frame_cap(text: str) -> int:
+def frame_cap(text: str, max_seconds: float = 45.0) -> int:
     """Most frames a sentence of this text may take."""
-    seconds = min(CAP_MAX_S, CAP_BASE_S + CAP_PER_CHAR_S * len(text.strip()))
+    seconds = min(max_seconds, CAP_BASE_S + CAP_PER_CHAR_S * len(text.strip()))
     return max(1, round(seconds * FRAME_RATE))
 
 

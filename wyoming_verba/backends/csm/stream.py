@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
+from ...pcm import float_to_int16
 from .generator import DEFAULT_SAMPLING, CsmGenerator, Sampling, Segment
 from .mimi_stream import MimiStreamDecoder
 from .stopping import StopRules, StopState
@@ -29,8 +29,7 @@ def chunk_sizes(schedule: Sequence[int] = CHUNK_SCHEDULE) -> Iterator[int]:
 
 
 def to_int16(audio: torch.Tensor) -> bytes:
-    samples = audio.detach().float().cpu().numpy()
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+    return float_to_int16(audio.detach().float().cpu().numpy()).tobytes()
 
 
 def stream_sentence(

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...audio import resample, to_float_mono
-from ..base import Pcm, VoiceNotFound
+from ...audio import resample
+from ...pcm import Pcm, to_float_mono
+from ..base import VoiceNotFound
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -130,8 +131,8 @@ def read_clip(path: Path) -> np.ndarray:
                       wav.getsampwidth(), wav.getnchannels())
     except (OSError, EOFError, wave.Error) as exc:
         raise VoicesFileError(f"{path}: not a PCM WAV file ({exc})") from None
-    if pcm.rate != SAMPLE_RATE or pcm.width != 2 or pcm.channels != 1:
-        pcm = resample(Pcm(_to_int16(pcm), pcm.rate), SAMPLE_RATE)
+    if pcm.rate != SAMPLE_RATE:
+        pcm = resample(pcm, SAMPLE_RATE)
     samples = to_float_mono(pcm)
     if len(samples) > MAX_CLIP_S * SAMPLE_RATE:
         _LOGGER.warning("%s: clip longer than %.0f s, using its start", path, MAX_CLIP_S)
@@ -139,11 +140,6 @@ def read_clip(path: Path) -> np.ndarray:
     if not len(samples):
         raise VoicesFileError(f"{path}: the clip is empty")
     return samples
-
-
-def _to_int16(pcm: Pcm) -> bytes:
-    samples = to_float_mono(pcm)
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
 def find(specs: list[VoiceSpec], name: str) -> VoiceSpec:

@@ -7,7 +7,7 @@ Measures, with Edge's real framing and a realistic send pace:
   2. the decoder alone on one first block;
   3. decode CPU per minute of audio (MP3 fed in Edge-sized blocks).
 
-    python benchmarks/edge_decode.py [--sentences 20] [--pace 0.06] [--block-bytes 1440]
+    python -m tools.benchmarks.edge_decode [--sentences 20] [--pace 0.06] [--block-bytes 1440]
 """
 
 from __future__ import annotations
@@ -16,26 +16,24 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import edge_tts.communicate
+import edge_tts.drm
+import edge_tts.voices
+from wyoming.audio import AudioChunk
+from wyoming.client import AsyncClient
+from wyoming.tts import Synthesize, SynthesizeVoice
 
-import edge_tts.communicate  # noqa: E402
-import edge_tts.drm  # noqa: E402
-import edge_tts.voices  # noqa: E402
-from wyoming.audio import AudioChunk  # noqa: E402
-from wyoming.client import AsyncClient  # noqa: E402
-from wyoming.tts import Synthesize, SynthesizeVoice  # noqa: E402
-
-from tests.fake_edge import FakeEdge, tone_mp3  # noqa: E402
-from wyoming_verba.backends.base import Pcm, Utterance, Voice  # noqa: E402
-from wyoming_verba.backends.edge import EdgeBackend  # noqa: E402
-from wyoming_verba.backends.mp3 import Mp3Decoder  # noqa: E402
-from wyoming_verba.server import VerbaServer  # noqa: E402
-from wyoming_verba.settings import Settings, load_settings  # noqa: E402
+from tests.fakes.edge_service import FakeEdge, tone_mp3
+from wyoming_verba.backends.base import Utterance, Voice
+from wyoming_verba.backends.edge import EdgeBackend
+from wyoming_verba.backends.edge.mp3 import Mp3Decoder
+from wyoming_verba.pcm import Pcm
+from wyoming_verba.server import VerbaServer
+from wyoming_verba.settings import Settings, load_settings
 
 WARMUP = 2  # first requests pay for imports and connection setup; not counted
 SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank."

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .base import BackendUnavailable, SynthesisCancelled, VoiceNotFound
-from .piper_voices import CONFIG_SUFFIX, MODEL_SUFFIX, VOICE_NAME
+from ..base import BackendUnavailable, SynthesisCancelled, VoiceNotFound
+from .voices import CONFIG_SUFFIX, MODEL_SUFFIX, VOICE_NAME
 
 _LOGGER = logging.getLogger(__name__)
 

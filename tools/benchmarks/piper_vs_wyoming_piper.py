@@ -11,8 +11,8 @@ compete for the CPU) and drives them with the wyoming client:
 4. fairness: one client speaking a long text while others make short requests: the
    short requests' first audio.
 
-    python benchmarks/piper_vs_wyoming_piper.py            # 20 clients × 5 requests, 2 rounds
-    python benchmarks/piper_vs_wyoming_piper.py --clients 50 --requests 20 --rounds 1  # full
+    python -m tools.benchmarks.piper_vs_wyoming_piper            # 20 clients × 5 requests, 2 rounds
+    python -m tools.benchmarks.piper_vs_wyoming_piper --clients 50 --requests 20 --rounds 1  # full
 
 wyoming-piper runs from its own virtualenv (default /work/main/.peer, or --peer-venv),
 created here if missing (`--no-setup` prints the commands instead). Results: a Markdown

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -20,27 +19,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import edge_tts
-from edge_tts.exceptions import NoAudioReceived, SkewAdjustmentError
 
-from ..settings import Settings
-from . import edge_voices
-from .base import (
+from ...pcm import Pcm
+from ...settings import Settings
+from ..base import (
     Backend,
     BackendError,
     BackendTimeout,
     BackendUnavailable,
     Chunk,
-    Pcm,
     SynthesisCancelled,
     Utterance,
     Voice,
     VoiceNotFound,
     WordMark,
-    wait_cancellable,
 )
-from .mp3 import Mp3DecodeError, Mp3Decoder
+from ..threads import wait_cancellable
+from . import voices as edge_voices
+from .errors import AttemptFailed, EdgeForbidden, EdgeNoAudio, EdgeStreamBroken, classify
+from .mp3 import Mp3Decoder
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,87 +46,8 @@ TICKS_PER_SECOND = 10_000_000
 # The MP3 decoder's output lags Edge's timeline by 529 samples; a word counts as sent
 # only once its audio has really left, so word marks include the lag.
 DECODER_DELAY_S = 529 / 24000
-# Missing settings (constants until Settings grows them):
-VOICE_LIST_TIMEOUT = 2.0  # start-up voice-list fetch; must never hold the server's start
-REPROBE_MIN_INTERVAL = 5.0  # while Edge is unreachable, re-fetch the voice list this often
+REPROBE_MIN_INTERVAL = 5.0  # floor for re-fetching the voice list while Edge is unreachable
 BIG_BLOCK_BYTES = 64 * 1024  # decode blocks larger than this off the event loop
-# What edge-tts accepts (data_classes.TTSConfig); checked at start, not per sentence.
-_PERCENT = re.compile(r"^[+-]\d+%$")
-_HERTZ = re.compile(r"^[+-]\d+Hz$")
-
-
-# --- typed errors --------------------------------------------------------------
-
-
-class EdgeForbidden(BackendUnavailable):
-    """403 even after edge-tts corrected the clock: the token scheme changed (upgrade
-    edge-tts). Retrying does not help, so not transient."""
-
-    code = "edge-forbidden"
-    transient = False
-
-
-class EdgeRateLimited(BackendUnavailable):
-    code = "edge-rate-limited"
-
-
-class EdgeNoAudio(BackendError):
-    """Edge answered but sent no audio (twice)."""
-
-    code = "edge-no-audio"
-
-
-class EdgeStreamBroken(BackendError):
-    """The stream ended without Edge's turn.end (socket closed mid-sentence) or broke
-    the protocol: the audio so far is only part of the sentence."""
-
-    code = "edge-stream-broken"
-
-
-class _Failure(Exception):
-    """An attempt failed: `error` is what the caller sees, `retry` whether a second
-    attempt may help (connection errors, timeouts, 429/5xx, a first no-audio)."""
-
-    def __init__(self, error: BackendError, retry: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry = retry
-
-
-def classify(exc: BaseException, backend: str = "edge") -> _Failure:
-    """Map what edge-tts/aiohttp raise to a typed error and a retry decision."""
-    if isinstance(exc, _Failure):
-        return exc
-    if isinstance(exc, aiohttp.ClientResponseError):  # includes WSServerHandshakeError
-        status = exc.status
-        if status == 403:  # edge-tts already fixed the clock and retried once
-            return _Failure(EdgeForbidden(
-                "Edge refused the request twice (HTTP 403) even after clock-skew correction; "
-                "the token scheme probably changed: upgrade edge-tts", backend=backend), False)
-        if status == 429:
-            return _Failure(EdgeRateLimited("Edge is rate limiting (HTTP 429)",
-                                            backend=backend), True)
-        if status >= 500:
-            return _Failure(BackendUnavailable(f"Edge service error (HTTP {status})",
-                                               backend=backend), True)
-        error = BackendError(f"Edge refused the request (HTTP {status})", backend=backend)
-        error.transient = False
-        return _Failure(error, False)
-    if isinstance(exc, SkewAdjustmentError):  # a 403 without a usable Date header
-        return _Failure(EdgeForbidden(f"Edge refused the request (HTTP 403): {exc}",
-                                      backend=backend), False)
-    if isinstance(exc, NoAudioReceived):
-        return _Failure(EdgeNoAudio("Edge sent no audio for this text", backend=backend), True)
-    if isinstance(exc, TimeoutError):  # aiohttp's socket timeouts
-        return _Failure(BackendTimeout(f"Edge timed out: {exc or 'no answer'}",
-                                       backend=backend), True)
-    if isinstance(exc, (aiohttp.ClientError, OSError)):  # refused, reset, DNS, proxy...
-        return _Failure(BackendUnavailable(f"cannot reach Edge: {exc or type(exc).__name__}",
-                                           backend=backend), True)
-    if isinstance(exc, (edge_tts.exceptions.EdgeTTSException, Mp3DecodeError)):
-        return _Failure(EdgeStreamBroken(f"bad answer from Edge: {exc}", backend=backend), False)
-    return _Failure(BackendError(f"Edge failed: {type(exc).__name__}: {exc}",
-                                 backend=backend), False)
 
 
 # --- the backend ---------------------------------------------------------------
@@ -153,7 +72,7 @@ class EdgeBackend(Backend):
     # --- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        self._check_options()
+        self._check_voice_name()
         cached = await asyncio.to_thread(edge_voices.load_cache, self.cache_path)
         if cached:
             self._entries, self._list_source = cached, "cache"
@@ -175,19 +94,13 @@ class EdgeBackend(Backend):
             await asyncio.gather(self._reprobe, return_exceptions=True)
             self._reprobe = None
 
-    def _check_options(self) -> None:
-        """Settings validates these already; a Settings built in code skips that."""
-        s = self.settings
-        checks = (
-            ("--edge-voice", s.edge_voice, edge_voices.VOICE_NAME, "a name like en-US-GuyNeural"),
-            ("--edge-rate", s.edge_rate, _PERCENT, "a signed percentage like +10% or -5%"),
-            ("--edge-volume", s.edge_volume, _PERCENT, "a signed percentage like +0% or -20%"),
-            ("--edge-pitch", s.edge_pitch, _HERTZ, "signed hertz like +0Hz or -20Hz"),
-        )
-        for flag, value, pattern, hint in checks:
-            if not pattern.match(value):
-                raise BackendUnavailable(f"{flag} {value!r} is malformed: use {hint}",
-                                         backend=self.name)
+    def _check_voice_name(self) -> None:
+        """Settings checks rate, volume and pitch; the voice's form is Edge's own rule."""
+        voice = self.settings.edge_voice
+        if not edge_voices.VOICE_NAME.match(voice):
+            raise BackendUnavailable(
+                f"--edge-voice {voice!r} is malformed: use a name like en-US-GuyNeural",
+                backend=self.name)
 
     def _check_default_voice(self) -> None:
         known = {e["ShortName"] for e in self._entries}
@@ -199,11 +112,12 @@ class EdgeBackend(Backend):
     async def _refresh_voices(self) -> None:
         """Fetch the voice list; on success cache it and mark Edge usable."""
         try:
-            async with asyncio.timeout(VOICE_LIST_TIMEOUT):
+            async with asyncio.timeout(self.settings.edge_voice_list_timeout):
                 entries = await edge_voices.fetch()
         except TimeoutError as exc:
-            raise BackendTimeout(f"no voice list from Edge within {VOICE_LIST_TIMEOUT:g} s",
-                                 backend=self.name) from exc
+            raise BackendTimeout(
+                f"no voice list from Edge within {self.settings.edge_voice_list_timeout:g} s",
+                backend=self.name) from exc
         except ValueError as exc:
             raise EdgeStreamBroken(f"bad voice list from Edge: {exc}",
                                    backend=self.name) from exc
@@ -273,7 +187,7 @@ class EdgeBackend(Backend):
                         yield chunk
                 self._set_usable(True)
                 return
-            except _Failure as failure:
+            except AttemptFailed as failure:
                 error = failure.error
                 time_left = started + self.settings.edge_sentence_timeout - loop.time()
                 if attempt == 2 or yielded or not failure.retry or time_left <= 0.1:
@@ -298,7 +212,7 @@ class EdgeBackend(Backend):
     async def _attempt(
         self, text: str, voice: str, utterance: Utterance, started: float
     ) -> AsyncIterator[Chunk]:
-        """One Communicate stream, with our own timeouts; raises only _Failure or
+        """One Communicate stream, with our own timeouts; raises only AttemptFailed or
         SynthesisCancelled."""
         s = self.settings
         loop = asyncio.get_running_loop()
@@ -330,7 +244,7 @@ class EdgeBackend(Backend):
                 pending = loop.create_task(_anext(stream))
                 item = await _wait(pending, max(limit, 0.0), utterance)
                 if item is None:  # timed out: `finally` cancels the pending read
-                    raise _Failure(BackendTimeout(
+                    raise AttemptFailed(BackendTimeout(
                         f"Edge sent nothing for {max(limit, 0.0):.1f} s (waiting for {what})",
                         backend=self.name), received == 0)
                 pending = None
@@ -349,7 +263,7 @@ class EdgeBackend(Backend):
             self._check_complete(communicate, received, final=True)
             for pcm in decoder.flush():
                 yield pcm
-        except (_Failure, SynthesisCancelled, asyncio.CancelledError, GeneratorExit):
+        except (AttemptFailed, SynthesisCancelled, asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
             raise classify(exc, self.name) from exc
@@ -373,13 +287,13 @@ class EdgeBackend(Backend):
         state = communicate.state
         counted = state["cumulative_audio_bytes"] + state["chunk_audio_bytes"]
         if counted != received or (final and state["chunk_audio_bytes"]):
-            raise _Failure(EdgeStreamBroken(
+            raise AttemptFailed(EdgeStreamBroken(
                 "Edge closed the connection mid-sentence (no turn.end)", backend=self.name),
                 received == 0)
 
     @staticmethod
     async def _decode(decoder: Mp3Decoder, data: bytes) -> list[Pcm]:
-        # ~0.1 ms per KB: on the loop is cheaper than a thread hop for Edge's blocks.
+        # Edge's usual blocks decode faster than a hop to a thread and back.
         if len(data) > BIG_BLOCK_BYTES:
             return await asyncio.to_thread(decoder.feed, data)
         return decoder.feed(data)

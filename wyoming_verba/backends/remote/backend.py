@@ -24,8 +24,9 @@ from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from ..settings import Settings
-from .base import (
+from ...pcm import Pcm
+from ...settings import Settings
+from ..base import (
     Backend,
     BackendBusy,
     BackendError,
@@ -33,16 +34,14 @@ from .base import (
     BackendUnavailable,
     CancelToken,
     Chunk,
-    Pcm,
     Utterance,
     Voice,
     VoiceNotFound,
-    wait_cancellable,
 )
+from ..threads import wait_cancellable
 
 _LOGGER = logging.getLogger(__name__)
 
-REFRESH_UP_S = 300.0  # re-read the voice list of a healthy remote this often
 STREAM_LIMIT = 1 << 20  # longest header line accepted from the remote
 # Error codes of a remote `error` event that say nothing about the remote's health (the
 # first two are our own VoiceNotFound / piper VoiceBroken, "busy" is our connection limit):
@@ -201,7 +200,8 @@ class RemoteBackend(Backend):
 
     async def _refresh_loop(self) -> None:
         while True:
-            interval = REFRESH_UP_S if self._up else max(self.settings.cooldown, 1.0)
+            s = self.settings
+            interval = s.remote_refresh if self._up else max(s.cooldown, 1.0)
             # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that
             # races with the event being set, and stop() would then hang.
             with contextlib.suppress(TimeoutError):

@@ -1,58 +1,51 @@
 """Piper (piper-tts 1.8, onnxruntime): a natural voice with no GPU and no network.
 
 Scheduling, the reason this beats wyoming-piper under load: synthesis never runs on the
-event loop (so `describe` stays instant), and every job is ONE sentence, run by a small
-pool of worker threads that always takes the queued sentence with the earliest deadline.
-A sentence's deadline is when its client would run out of audio had playback started
-with the reply: "now" for a first sentence, later for a long reply that already sent
-seconds of audio (capped at MAX_DEFER_S). So a newcomer's first sentence overtakes the
+event loop (so `describe` stays instant), and every job is ONE sentence, run by the
+deadline-ordered `SentencePool` (see `pool`): a newcomer's first sentence overtakes the
 rest of a long reply, and the long reply still gets each sentence before it is needed.
 
-Pool shape, measured on this 2-core machine (joe-medium, 24 sentences):
-  1 worker × 2 onnxruntime intra-op threads: 103 ms for one sentence, 11.1 sentences/s
-  2 workers × 1 thread each:                175 ms for one sentence, 10.9 sentences/s
-Same throughput, but one wide worker gives each sentence its audio sooner, so we use
-threads = min(cores, 4) and one worker per `threads` cores (wider sessions stop scaling).
+Pool shape: one worker per `threads` cores, threads = min(cores, 4). At equal throughput
+one wide worker gives each sentence its audio sooner than several narrow ones (the
+measurement is in the README's Piper section); wider sessions stop scaling.
 
-A voice named but missing is downloaded in the background (`piper_download`); the
-request waits DOWNLOAD_WAIT_S for it, then raises BackendBusy so the chain lets the next
-backend speak (without counting a failure) while the download goes on. Later requests
-use the voice as soon as its files are in place."""
+A voice named but missing is downloaded in the background (`download`); the request
+waits --piper-download-wait seconds for it, then raises BackendBusy so the chain lets the
+next backend speak (without counting a failure) while the download goes on. Later
+requests use the voice as soon as its files are in place."""
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..settings import Settings
-from .base import (
+from ...pcm import Pcm, float_to_int16
+from ...settings import Settings
+from ..base import (
     Backend,
     BackendBusy,
     BackendError,
     BackendUnavailable,
     CancelToken,
     Chunk,
-    Pcm,
     SynthesisCancelled,
     Utterance,
     Voice,
     VoiceNotFound,
 )
-from .piper_download import DownloadProgress, VoiceDownloader
-from .piper_voices import (
+from .download import DownloadProgress, VoiceDownloader
+from .pool import SentencePool, reply_deadline
+from .voices import (
     BUNDLED_VOICE,
     VOICE_NAME,
     VoiceConfigError,
@@ -64,9 +57,6 @@ from .piper_voices import (
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_DEFER_S = 2.0  # longest a later sentence yields to other replies' first sentences
-DOWNLOAD_WAIT_S = 3.0  # how long a request waits for its voice's download before failing over
-MAX_LOADED_VOICES = 4  # loaded onnx sessions kept (≈ 60–120 MB each); least recent dropped
 MAX_THREADS_PER_WORKER = 4
 WARMUP_TEXT = "Hello."
 
@@ -219,7 +209,7 @@ class PiperBackend(Backend):
         # under load) just to learn it was the last.
         pending: list[list[str]] | None = None
         while pending is None or pending:
-            job = pool.submit(_deadline(reply), _speak_next, loaded.voice, text, pending,
+            job = pool.submit(reply_deadline(reply), _speak_next, loaded.voice, text, pending,
                               config, cancel)
             audio, pending = await asyncio.wrap_future(job)
             cancel.raise_if_cancelled()
@@ -270,7 +260,7 @@ class PiperBackend(Backend):
             if loaded is None:
                 loaded = await self._load(files)
                 self._loaded[files.name] = loaded
-                while len(self._loaded) > MAX_LOADED_VOICES:
+                while len(self._loaded) > self.settings.piper_max_loaded_voices:
                     evicted, _ = self._loaded.popitem(last=False)
                     _LOGGER.info("unloaded Piper voice %s (least recently used)", evicted)
             return loaded
@@ -346,73 +336,12 @@ class PiperBackend(Backend):
         job = self._start_download(name)
         try:
             # shield: a request that gives up must not cancel the download for everyone
-            return await asyncio.wait_for(asyncio.shield(job.task), DOWNLOAD_WAIT_S)
+            return await asyncio.wait_for(asyncio.shield(job.task),
+                                          self.settings.piper_download_wait)
         except TimeoutError:
             raise BackendBusy(
                 f"Piper voice {name} is downloading ({job.progress.describe()}); "
                 "another backend speaks until it is ready", backend=self.name) from None
-
-
-# --- scheduling ------------------------------------------------------------------------------
-
-
-def _deadline(reply: dict[str, float]) -> float:
-    """When this reply's client runs out of audio if playback began when the reply did:
-    now for a first sentence, later for a reply that already has seconds of audio queued
-    (capped, so a deferred sentence is never near the chain's sentence timeout)."""
-    now = time.monotonic()
-    return min(reply["start"] + reply["audio"], now + MAX_DEFER_S)
-
-
-class SentencePool:
-    """Worker threads that always take the queued sentence with the earliest deadline
-    (ties: first come, first served). A reply's first sentence is due at once, so it
-    overtakes the later sentences of replies whose clients still have audio to play."""
-
-    def __init__(self, workers: int) -> None:
-        self._queue: list[tuple[float, int, Future, Callable[[], Any]]] = []
-        self._order = itertools.count()
-        self._ready = threading.Condition()
-        self._closed = False
-        self._threads = [
-            threading.Thread(target=self._work, name=f"piper-{i}", daemon=True)
-            for i in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, deadline: float, fn: Callable[..., Any], *args: Any) -> Future:
-        future: Future = Future()
-        with self._ready:
-            if self._closed:
-                raise BackendUnavailable("Piper is stopping", backend="piper")
-            heapq.heappush(self._queue, (deadline, next(self._order), future,
-                                         lambda: fn(*args)))
-            self._ready.notify()
-        return future
-
-    def shutdown(self) -> None:
-        with self._ready:
-            self._closed = True
-            queued, self._queue = self._queue, []
-            self._ready.notify_all()
-        for _due, _n, future, _job in queued:
-            future.cancel()
-
-    def _work(self) -> None:
-        while True:
-            with self._ready:
-                while not self._queue and not self._closed:
-                    self._ready.wait()
-                if self._closed:
-                    return
-                _due, _n, future, job = heapq.heappop(self._queue)
-            if not future.set_running_or_notify_cancel():
-                continue  # the request went away while queued
-            try:
-                future.set_result(job())
-            except BaseException as exc:
-                future.set_exception(exc)
 
 
 # --- worker-thread helpers (no event loop here) ------------------------------------------
@@ -421,7 +350,7 @@ class SentencePool:
 def _speak_next(
     voice: Any, text: str, pending: list[list[str]] | None, config: Any, cancel: CancelToken
 ) -> tuple[bytes, list[list[str]]]:
-    """Speak the next sentence (one FIFO turn): (its audio, the sentences still to speak).
+    """Speak the next sentence (one pool job): (its audio, the sentences still to speak).
     `pending` None = phonemize `text` first (piper splits it into sentences)."""
     if cancel.cancelled:  # cancelled while queued: give the turn to someone else
         raise SynthesisCancelled("synthesis cancelled")
@@ -442,7 +371,7 @@ def _to_int16(audio: np.ndarray) -> bytes:
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak < 1e-8:
         return bytes(2 * audio.size)
-    return (np.clip(audio / peak, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    return float_to_int16(audio / peak).tobytes()
 
 
 def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
@@ -456,9 +385,8 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    # Spin-waiting between parallel sections stays on (onnxruntime's default): without it
-    # a one-sentence reply's first audio came ~4 ms later than wyoming-piper's (34 vs 30 ms
-    # median), with it ~2 ms sooner, for ~5% more CPU per request.
+    # Spin-waiting between parallel sections stays on (onnxruntime's default): turning it
+    # off delayed first audio measurably (README, Piper) for a few percent less CPU.
     session = onnxruntime.InferenceSession(str(files.model), sess_options=options,
                                            providers=providers)
     voice = PiperVoice(session=session, config=config)

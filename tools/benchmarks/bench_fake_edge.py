@@ -6,7 +6,7 @@ fake by patching it in the same process. The fake adds no service latency of its
 (`--first-delay` adds some); what is measured is our path: edge-tts over loopback, MP3
 decode, resampling, the Wyoming server.
 
-    python benchmarks/bench_fake_edge.py [--pace 0.06] [--block-bytes 1440] \
+    python -m tools.benchmarks.bench_fake_edge [--pace 0.06] [--block-bytes 1440] \
         [--first-delay 0] [any `python -m wyoming_verba.bench` option, e.g. --streaming]
 """
 
@@ -17,14 +17,11 @@ import asyncio
 import logging
 import sys
 import tempfile
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pytest  # only for MonkeyPatch, which undoes the patches
 
-import pytest  # noqa: E402 - only for MonkeyPatch, which undoes the patches
-
-from tests.fake_edge import FakeEdge  # noqa: E402
-from wyoming_verba.bench import amain  # noqa: E402
+from tests.fakes.edge_service import FakeEdge
+from wyoming_verba.bench import amain
 
 
 class SlowStartEdge(FakeEdge):

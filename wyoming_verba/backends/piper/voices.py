@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .base import Voice
+from ..base import Voice
 
 _LOGGER = logging.getLogger(__name__)
 

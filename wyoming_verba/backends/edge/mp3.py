@@ -9,7 +9,7 @@ from __future__ import annotations
 import av
 import numpy as np
 
-from .base import Pcm
+from ...pcm import Pcm, float_to_int16
 
 
 class Mp3DecodeError(ValueError):
@@ -73,7 +73,7 @@ def _to_mono_int16(frame: av.AudioFrame) -> np.ndarray:
         array = array.reshape(-1, channels).T
     if np.issubdtype(array.dtype, np.floating):
         mono = array.mean(axis=0) if channels > 1 else array[0]
-        return (np.clip(mono, -1.0, 1.0) * 32767.0).round().astype(np.int16)
+        return float_to_int16(mono)
     if channels > 1:
         return array.astype(np.int32).mean(axis=0).round().astype(np.int16)
     return array[0].astype(np.int16, copy=False)

@@ -24,18 +24,21 @@ When a sentence ends (see `SentenceSplitter` for the exact rule):
 
 Cutting: the first sentence of a stream longer than `first_sentence_chars` is cut at a
 clause boundary (`, ` `; ` `: ` ` — `) at least 20 characters in, so the first audio
-starts sooner. Every sentence longer than MAX_SENTENCE_CHARS is cut too (backends choke on
-run-on text, and it bounds the buffer so splitting stays linear in the input).
+starts sooner. Every sentence longer than `max_sentence_chars` (--max-sentence-chars) is cut
+too (backends choke on run-on text, and it bounds the buffer so splitting stays linear in
+the input).
 """
 
 from __future__ import annotations
 
-import html
+import enum
 import re
 from collections.abc import Iterable
 
+from .cleanup import _SPACES, clean_sentence
+from .ssml import SsmlFilter
+
 MIN_CUT_CHARS = 20  # a first-sentence cut leaves at least this much before the boundary
-MAX_SENTENCE_CHARS = 500  # no setting for this yet; run-on text is cut at a clause/space
 _MAX_PREFIX_CHARS = 64  # line-start lookahead (indentation, markers) before giving up
 _MAX_TOKEN_CHARS = 64  # how far back to look for the word before a period
 
@@ -66,7 +69,6 @@ _TERMINATOR = re.compile(r"[.!?…。！？]")
 _TERMINATOR_RUN = re.compile(r"[.!?…。！？]+")
 _CLOSERS = re.compile(r"[\"'”’»)\]}*_`]*")
 _CJK_TERMINATORS = "。！？"
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _CLAUSE = re.compile(r"[,;:](?= )| [—–](?= )")
 _URL_CHARS = re.compile(r"[/:=&@.]")
 _WORD_AFTER = re.compile(r"[^\W\d_]+")
@@ -80,177 +82,15 @@ _LINE_MARKER = re.compile(
 )
 _QUOTE_INDENT = re.compile(r"[ \t]*(?:>[ \t]*)*")
 
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]*)\]\((?:[^()\s]|\([^()]*\))*(?:\s+\"[^\"]*\")?\)")
-_REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
-_AUTOLINK = re.compile(r"<((?:https?|ftp)://[^>\s]+)>")
-_CODE_SPAN = re.compile(r"`+([^`]*)`+")
-_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>|<!--.*?-->")
-_URL = re.compile(r"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'`)\]]+", re.IGNORECASE)
-_URL_HOST = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/\s]*@)?([^/?#:\s]+)", re.IGNORECASE)
-_ARROWS = re.compile(r"\s*(?:->|=>|<-|[\u2190-\u21ff\u27f0-\u27ff\u2b00-\u2b2f])\s*")
-_EMOJI = re.compile(
-    "["
-    "\U0001f000-\U0001faff"  # pictographs, emoticons, transport, flags, supplemental
-    "\u2600-\u27bf"  # miscellaneous symbols and dingbats
-    "\u2b30-\u2bff"  # stars and other symbols
-    "\u231a-\u23ff"  # watch, hourglass, media controls
-    "\ufe0e\ufe0f\u200d\u20e3"  # variation selectors, zero-width joiner, keycap
-    "\U000e0020-\U000e007f"  # tag characters (subdivision flags)
-    "]+"
-)
-_STAR_RUN = re.compile(r"\*+")
-_EDGE_UNDERSCORES = re.compile(r"(?<!\w)_+|_+(?!\w)")
-_INNER_UNDERSCORES = re.compile(r"_+")
-_STRIKE_MARK = re.compile(r"~~|==")
-_DROPPED_SYMBOLS = re.compile(r"[#`\\^~{}\[\]()\"“”„«»‹›]")
-_EDGE_QUOTES = re.compile(r"(?<![^\W_])['‘’‚]|['‘’‚](?![^\W_])")
-_PIPE = re.compile(r"\s*\|\s*")
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?…%)。！？、，])")
-_REPEATED_COMMAS = re.compile(r"(?:\s*[,;:]\s*){2,}")
-_LEADING_JUNK = re.compile(r"^(?:[\s,.;:!?…–—/|&]|-(?!\d))+")
-_FINAL_RUN = re.compile(r"([.!?…。！？])[.!?…。！？]+$")
-_COMMA_BEFORE_END = re.compile(r"[,;:\-–—]+([.!?…。！？])$")
-
-
-# --- cleaning one sentence --------------------------------------------------------
-
-
-def _url_host(match: re.Match[str]) -> str:
-    return _host_of(match.group(0))
-
-
-def _autolink_host(match: re.Match[str]) -> str:
-    return _host_of(match.group(1))
-
-
-def _host_of(url: str) -> str:
-    """https://www.example.com/a?b=1 → example.com (keeping punctuation that followed)."""
-    stripped = url.rstrip(".,;:!?")  # sentence punctuation after a URL is not part of it
-    tail = url[len(stripped):]
-    host = _URL_HOST.match(stripped)
-    name = host.group(1).lower() if host else ""
-    if name.startswith("www."):
-        name = name[4:]
-    return name + tail
-
-
-def clean_sentence(text: str) -> str:
-    """Inline cleanup of one sentence or line: speak the words, never the symbols.
-    Returns "" when nothing speakable is left."""
-    text = _IMAGE.sub(" ", text)
-    text = _LINK.sub(r"\1", text)
-    text = _REF_LINK.sub(r"\1", text)
-    text = _AUTOLINK.sub(_autolink_host, text)
-    text = _CODE_SPAN.sub(r"\1", text)
-    text = _HTML_TAG.sub(" ", text)
-    text = html.unescape(text)
-    text = _URL.sub(_url_host, text)
-    text = _EMOJI.sub(" ", text)
-    text = _ARROWS.sub(", ", text)
-    text = _STAR_RUN.sub("", text)
-    text = _STRIKE_MARK.sub("", text)
-    text = _EDGE_UNDERSCORES.sub("", text)
-    text = _INNER_UNDERSCORES.sub(" ", text)  # snake_case → snake case
-    text = _PIPE.sub(", ", text)  # table cells
-    text = _DROPPED_SYMBOLS.sub(" ", text)
-    text = _EDGE_QUOTES.sub("", text)
-    text = _SPACES.sub(" ", text.replace("\n", " "))
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
-    text = _REPEATED_COMMAS.sub(", ", text)
-    text = _LEADING_JUNK.sub("", text).strip()
-    text = text.rstrip(",;-–—/|& ")
-    text = _COMMA_BEFORE_END.sub(r"\1", text)
-    # "Wait..." / "Really?!" → one mark: the same whether or not a feed split the run.
-    text = _FINAL_RUN.sub(r"\1", text)
-    if not any(ch.isalnum() for ch in text):
-        return ""
-    return text
-
-
-# --- SSML -----------------------------------------------------------------------------
-
-_SSML_TAG = re.compile(r"<(/?)([A-Za-z][\w:-]*)([^>]*?)(/?)>")
-_SSML_ATTR = re.compile(r"([\w:-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-
-
-class _SsmlFilter:
-    """SSML → plain text with newlines for paragraph/sentence ends and long breaks, commas
-    for short breaks. Streaming: an incomplete tag is held until its `>` arrives."""
-
-    def __init__(self) -> None:
-        self._pending = ""
-        self._skip_depth = 0  # inside <sub alias=…>: its alias was spoken instead
-
-    def feed(self, text: str, final: bool = False) -> str:
-        text = self._pending + text
-        self._pending = ""
-        out: list[str] = []
-        i = 0
-        while i < len(text):
-            lt = text.find("<", i)
-            if lt < 0:
-                self._text(out, text[i:])
-                break
-            self._text(out, text[i:lt])
-            if text.startswith("<!--", lt):
-                end = text.find("-->", lt)
-                if end < 0:
-                    self._pending = "" if final else text[lt:]
-                    break
-                i = end + 3
-                continue
-            gt = text.find(">", lt)
-            if gt < 0:
-                self._pending = "" if final else text[lt:]
-                break
-            self._tag(out, text[lt : gt + 1])
-            i = gt + 1
-        return "".join(out)
-
-    def _text(self, out: list[str], text: str) -> None:
-        if text and not self._skip_depth:
-            out.append(text.replace("\n", " ").replace("\r", " "))
-
-    def _tag(self, out: list[str], tag: str) -> None:
-        m = _SSML_TAG.fullmatch(tag)
-        if not m:
-            return
-        closing, name, attrs = m.group(1) == "/", m.group(2).lower(), m.group(3)
-        values = {a.lower(): v1 or v2 for a, v1, v2 in _SSML_ATTR.findall(attrs)}
-        if name == "sub":
-            if closing:
-                self._skip_depth = max(0, self._skip_depth - 1)
-            elif values.get("alias") and not m.group(4):
-                out.append(" " + values["alias"] + " ")
-                self._skip_depth += 1
-            return
-        if self._skip_depth:
-            return
-        if name in ("p", "s", "paragraph", "sentence"):
-            out.append("\n")
-        elif name == "break":
-            out.append("\n" if _is_long_break(values) else ", ")
-        elif name in ("speak", "voice", "prosody", "emphasis", "say-as", "phoneme", "lang"):
-            out.append(" " if name in ("speak", "voice") else "")
-
-
-def _is_long_break(attrs: dict[str, str]) -> bool:
-    if attrs.get("strength", "").lower() in ("strong", "x-strong"):
-        return True
-    m = re.fullmatch(r"\s*([\d.]+)\s*(ms|s)\s*", attrs.get("time", ""))
-    if not m:
-        return False
-    try:
-        ms = float(m.group(1)) * (1000 if m.group(2) == "s" else 1)
-    except ValueError:
-        return False
-    return ms >= 500
-
-
 # --- the splitter -------------------------------------------------------------------
 
-_BOUNDARY, _NOT, _NEED_MORE = 1, 2, 3
+
+class Decision(enum.Enum):
+    """What a terminator found in the buffer means."""
+
+    BOUNDARY = "boundary"  # the sentence ends here
+    NOT_A_BOUNDARY = "not"  # an abbreviation, a number, a URL...: scan on
+    NEED_MORE = "more"  # the next characters decide: wait for them
 
 
 def _plain_word(token: str) -> bool:
@@ -269,11 +109,14 @@ class SentenceSplitter:
     the cleaned rest at end of stream. Never returns "" or punctuation-only sentences.
 
     Linear time: the current line is scanned from a remembered offset, never from its
-    start again, and a sentence never grows beyond MAX_SENTENCE_CHARS."""
+    start again, and a sentence never grows beyond `max_sentence_chars`."""
 
-    def __init__(self, first_sentence_chars: int = 100, ssml: bool = False) -> None:
+    def __init__(
+        self, first_sentence_chars: int = 100, ssml: bool = False, max_sentence_chars: int = 500
+    ) -> None:
         self.first_sentence_chars = first_sentence_chars
-        self._ssml = _SsmlFilter() if ssml else None
+        self.max_sentence_chars = max_sentence_chars
+        self._ssml = SsmlFilter() if ssml else None
         self._first_pending = True
         # line state
         self._at_line_start = True
@@ -393,59 +236,61 @@ class SentenceSplitter:
             run_end = _TERMINATOR_RUN.match(buf, k).end()  # type: ignore[union-attr]
             end = _CLOSERS.match(buf, run_end).end()  # type: ignore[union-attr]
             decision = self._decide(buf, k, run_end, end, final)
-            if decision == _BOUNDARY:
+            if decision is Decision.BOUNDARY:
                 self._emit(buf[self._start:end], out)
                 self._start = pos = end
-            elif decision == _NOT:
+            elif decision is Decision.NOT_A_BOUNDARY:
                 pos = run_end
             else:
                 self._pos = k
                 return
 
-    def _decide(self, buf: str, k: int, run_end: int, end: int, final: bool) -> int:
+    def _decide(self, buf: str, k: int, run_end: int, end: int, final: bool) -> Decision:
         term = buf[k:run_end]
         if term[0] in _CJK_TERMINATORS:
-            return _BOUNDARY
+            return Decision.BOUNDARY
         if buf.count("`", self._start, k) % 2:  # inside `code`: `light.turn_on` is one word
-            return _NEED_MORE if end >= len(buf) and not final else _NOT
+            if end >= len(buf) and not final:
+                return Decision.NEED_MORE
+            return Decision.NOT_A_BOUNDARY
         if end >= len(buf):  # the data ends right here
             if final:
-                return _BOUNDARY
+                return Decision.BOUNDARY
             token = self._token(buf, k)
             if term[0] in "!?" and token and not _URL_CHARS.search(token):
-                return _BOUNDARY  # not "?" inside a URL ("/a?b=1") nor "![image]"
+                return Decision.BOUNDARY  # not "?" inside a URL ("/a?b=1") nor "![image]"
             if term == "." and _plain_word(self._token(buf, k)) and not self._held(buf, k):
-                return _BOUNDARY
-            return _NEED_MORE
+                return Decision.BOUNDARY
+            return Decision.NEED_MORE
         if buf[end] != " ":
-            return _NOT  # 3.5, example.com, e.g.x, Yahoo!Mail
+            return Decision.NOT_A_BOUNDARY  # 3.5, example.com, e.g.x, Yahoo!Mail
         if term[0] in "!?…" or len(term) > 1:
-            return _BOUNDARY
+            return Decision.BOUNDARY
         token = self._token(buf, k)
         low = token.lower()
         conditional = low.replace(".", "") in END_IF_CAPITAL  # etc, a.m, p.m
         if not conditional and (low in NEVER_END or _dotted(token) or (
             len(token) == 1 and token.isupper() and token != "I"  # initials: J. R. R.
         )):
-            return _NOT
+            return Decision.NOT_A_BOUNDARY
         ordinal = token.isdigit() and len(token) <= 2
         if ordinal and self._token(buf, k - len(token) - 1).lower() in ORDINAL_AFTER:
-            return _NOT  # German ordinals: "im 2. Stock", "zum 3. Mal"
+            return Decision.NOT_A_BOUNDARY  # German ordinals: "im 2. Stock", "zum 3. Mal"
         if not (conditional or ordinal):
-            return _BOUNDARY
+            return Decision.BOUNDARY
         if end + 1 >= len(buf):
-            return _BOUNDARY if final else _NEED_MORE
+            return Decision.BOUNDARY if final else Decision.NEED_MORE
         nxt = buf[end + 1]
         if not nxt.isupper():
-            return _NOT
+            return Decision.NOT_A_BOUNDARY
         if conditional:
-            return _BOUNDARY
+            return Decision.BOUNDARY
         word = _WORD_AFTER.match(buf, end + 1)
         if word is None:
-            return _BOUNDARY
+            return Decision.BOUNDARY
         if word.end() >= len(buf) and not final:
-            return _NEED_MORE  # "3. Ma…" may become a month
-        return _NOT if word.group(0).lower() in MONTHS else _BOUNDARY
+            return Decision.NEED_MORE  # "3. Ma…" may become a month
+        return Decision.NOT_A_BOUNDARY if word.group(0).lower() in MONTHS else Decision.BOUNDARY
 
     def _held(self, buf: str, k: int) -> bool:
         low = self._token(buf, k).lower()
@@ -466,8 +311,8 @@ class SentenceSplitter:
             if cut is not None and clean_sentence(raw[cut:]):
                 self._emit_head(raw[:cut], out)
                 raw = raw[cut:]
-        while len(raw) > MAX_SENTENCE_CHARS:
-            cut = _run_on_cut(raw, 0)
+        while len(raw) > self.max_sentence_chars:
+            cut = _run_on_cut(raw, 0, self.max_sentence_chars)
             self._emit_head(raw[:cut], out)
             raw = raw[cut:]
         sentence = clean_sentence(raw)
@@ -483,8 +328,8 @@ class SentenceSplitter:
             if cut is not None:
                 self._cut_at(cut, out)
                 return
-        while len(self._buf) - self._start > MAX_SENTENCE_CHARS:
-            self._cut_at(_run_on_cut(self._buf, self._start), out)
+        while len(self._buf) - self._start > self.max_sentence_chars:
+            self._cut_at(_run_on_cut(self._buf, self._start, self.max_sentence_chars), out)
             self._scan(out, final=False)  # sentences that end after the cut
 
     def _emit_head(self, raw: str, out: list[str]) -> None:
@@ -514,10 +359,10 @@ class SentenceSplitter:
         return None
 
 
-def _run_on_cut(text: str, start: int) -> int:
-    """Where to cut a sentence longer than MAX_SENTENCE_CHARS: its last clause boundary
-    within the limit, else its last space, else the limit itself."""
-    limit = start + MAX_SENTENCE_CHARS
+def _run_on_cut(text: str, start: int, max_chars: int) -> int:
+    """Where to cut a sentence longer than `max_chars`: its last clause boundary within
+    the limit, else its last space, else the limit itself."""
+    limit = start + max_chars
     cut = _last_clause(text, start, start + MIN_CUT_CHARS, limit)
     if cut is None:
         space = text.rfind(" ", start + MIN_CUT_CHARS, limit)
@@ -541,9 +386,12 @@ def _safe_cut(head: str) -> bool:
             and head.count("`") % 2 == 0)
 
 
-def split_sentences(text: str, first_sentence_chars: int = 100, ssml: bool = False) -> list[str]:
+def split_sentences(
+    text: str, first_sentence_chars: int = 100, ssml: bool = False, max_sentence_chars: int = 500
+) -> list[str]:
     """The whole text at once: the same sentences `SentenceSplitter` would stream."""
-    splitter = SentenceSplitter(first_sentence_chars, ssml=ssml)
+    splitter = SentenceSplitter(first_sentence_chars, ssml=ssml,
+                                max_sentence_chars=max_sentence_chars)
     return splitter.feed(text) + splitter.flush()
 
 

@@ -10,8 +10,8 @@ Each request opens a connection like Home Assistant does (plain `synthesize`, re
 `audio-stop`). A prober sends `describe` on a fresh connection every 100 ms throughout.
 RSS is read before and after the measured requests (after a warm-up and a GC).
 
-    python benchmarks/load_test.py                    # 50 clients x 20 requests, both scenarios
-    python benchmarks/load_test.py --clients 10 --requests 5 --json
+    python -m tools.benchmarks.load_test     # 50 clients x 20 requests, both scenarios
+    python -m tools.benchmarks.load_test --clients 10 --requests 5 --json
 """
 
 from __future__ import annotations
@@ -28,17 +28,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from wyoming.client import AsyncClient
+from wyoming.info import Describe, Info
+from wyoming.tts import Synthesize
 
-from wyoming.client import AsyncClient  # noqa: E402
-from wyoming.info import Describe, Info  # noqa: E402
-from wyoming.tts import Synthesize  # noqa: E402
-
-from tests.backends import Faults, ToneBackend  # noqa: E402
-from wyoming_verba.backends.base import Backend, BackendBusy, Chunk, Utterance, Voice  # noqa: E402
-from wyoming_verba.backends.factory import build_backends  # noqa: E402
-from wyoming_verba.server import VerbaServer  # noqa: E402
-from wyoming_verba.settings import load_settings  # noqa: E402
+from tests.fakes.tone_backend import Faults, ToneBackend
+from wyoming_verba.backends.base import Backend, BackendBusy, Chunk, Utterance, Voice
+from wyoming_verba.backends.factory import build_backends
+from wyoming_verba.server import VerbaServer
+from wyoming_verba.settings import load_settings
 
 TEXT = "The kitchen lights are on. The front door is locked."
 TIMEOUT = 60.0

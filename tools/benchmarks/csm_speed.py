@@ -4,8 +4,8 @@ Runs the backend's own frame loop + streaming Mimi decode per optimisation mode 
 reports prefill, time to first audio, ms per frame, RTF and peak VRAM for a fixed frame
 count (stop rules disabled). Random weights run the same kernels as the real ones.
 
-    python benchmarks/csm_speed.py --device cuda --size full --frames 150 --json out.json
-    python benchmarks/csm_speed.py --device cpu --size reduced --frames 24   # no GPU
+    python -m tools.benchmarks.csm_speed --device cuda --size full --frames 150 --json out.json
+    python -m tools.benchmarks.csm_speed --device cpu --size reduced --frames 24   # no GPU
 
 Targets on an H200 (full size, bf16, compiled): RTF <= 0.10, first audio <= 120 ms.
 """
@@ -16,18 +16,16 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from wyoming_verba.backends.csm.generator import CsmGenerator, Sampling, Segment  # noqa: E402
-from wyoming_verba.backends.csm.stopping import StopRules  # noqa: E402
-from wyoming_verba.backends.csm.stream import stream_sentence  # noqa: E402
+from wyoming_verba.backends.csm.generator import CsmGenerator, Sampling, Segment
+from wyoming_verba.backends.csm.stopping import StopRules
+from wyoming_verba.backends.csm.stream import stream_sentence
 
 FRAME_S = 0.08
 TEXT = "The quick brown fox jumps over the lazy dog, and then it takes a nap."

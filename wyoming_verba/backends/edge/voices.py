@@ -14,7 +14,7 @@ from typing import Any
 
 import edge_tts.voices
 
-from .base import Voice
+from ..base import Voice
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Benchmark scripts: each prints its numbers; the README quotes them with the command."""

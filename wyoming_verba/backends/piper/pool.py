@@ -1,0 +1,78 @@
+"""The sentence pool: Piper's worker threads, which always take the queued sentence
+with the earliest deadline, so a new reply's first sentence overtakes the later
+sentences of replies whose clients still have audio to play."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from ..base import BackendUnavailable
+
+MAX_DEFER_S = 2.0  # longest a later sentence yields to other replies' first sentences
+
+
+def reply_deadline(reply: dict[str, float]) -> float:
+    """When this reply's client runs out of audio if playback began when the reply did:
+    now for a first sentence, later for a reply that already has seconds of audio queued
+    (capped, so a deferred sentence is never near the chain's sentence timeout)."""
+    now = time.monotonic()
+    return min(reply["start"] + reply["audio"], now + MAX_DEFER_S)
+
+
+class SentencePool:
+    """Worker threads that always take the queued sentence with the earliest deadline
+    (ties: first come, first served). A reply's first sentence is due at once, so it
+    overtakes the later sentences of replies whose clients still have audio to play."""
+
+    def __init__(self, workers: int) -> None:
+        self._queue: list[tuple[float, int, Future, Callable[[], Any]]] = []
+        self._order = itertools.count()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"piper-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, deadline: float, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        with self._ready:
+            if self._closed:
+                raise BackendUnavailable("Piper is stopping", backend="piper")
+            heapq.heappush(self._queue, (deadline, next(self._order), future,
+                                         lambda: fn(*args)))
+            self._ready.notify()
+        return future
+
+    def shutdown(self) -> None:
+        with self._ready:
+            self._closed = True
+            queued, self._queue = self._queue, []
+            self._ready.notify_all()
+        for _due, _n, future, _job in queued:
+            future.cancel()
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                if self._closed:
+                    return
+                _due, _n, future, job = heapq.heappop(self._queue)
+            if not future.set_running_or_notify_cancel():
+                continue  # the request went away while queued
+            try:
+                future.set_result(job())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+

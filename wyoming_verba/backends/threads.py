@@ -1,0 +1,110 @@
+"""Running blocking synthesis off the event loop, and waiting with cancellation.
+
+Every backend whose engine blocks (espeak-ng's C library, CSM on the GPU) streams its
+output through `stream_from_thread`; network backends wait with `wait_cancellable`."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+from .base import CancelToken
+
+CANCEL_POLL_S = 0.05  # how often a wait looks at a CancelToken (a thread event)
+
+
+async def wait_cancellable(task: asyncio.Future, limit: float, cancel: CancelToken) -> Any:
+    """`task`'s result within `limit` seconds, looking at `cancel` meanwhile. Raises
+    TimeoutError or SynthesisCancelled; the task itself is left to the caller."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not task.done():
+        cancel.raise_if_cancelled()
+        left = deadline - loop.time()
+        if left <= 0:
+            raise TimeoutError
+        await asyncio.wait({task}, timeout=min(left, CANCEL_POLL_S))
+    return task.result()
+
+
+T = TypeVar("T")
+_DONE = object()
+
+
+async def stream_from_thread(
+    produce: Callable[[Callable[[T], None], Callable[[], bool]], None],
+    cancel: CancelToken,
+    executor: Executor | None = None,
+    max_buffered: int = 64,
+) -> AsyncIterator[T]:
+    """Run the blocking `produce(emit, should_stop)` in `executor` and yield what it
+    emits on the event loop as it is produced. `should_stop()` turns true when `cancel`
+    is set or the consumer went away; a cancelled stream raises SynthesisCancelled (cut-off
+    audio is not a finished sentence); exceptions from `produce` are re-raised here.
+
+    Backends that must never run two syntheses at once give a single-thread executor,
+    which also serialises a late-finishing producer with the next request."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    space = threading.Semaphore(max_buffered)  # bounds what waits for the consumer
+    stop = threading.Event()
+
+    def should_stop() -> bool:
+        return stop.is_set() or cancel.cancelled
+
+    def hand_over(item: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop closed while we were producing
+            stop.set()
+
+    def put(item: Any) -> None:
+        # Blocks the producer (not the loop) while the consumer is behind.
+        while not space.acquire(timeout=0.1):
+            if stop.is_set():
+                return
+        hand_over(item)
+
+    def work() -> None:
+        try:
+            if not should_stop():  # queued behind another job, maybe long gone
+                produce(put, should_stop)
+        except BaseException as exc:  # handed to the consumer
+            hand_over(exc)
+        finally:
+            hand_over(_DONE)
+
+    loop.run_in_executor(executor, work)
+    try:
+        while True:
+            item = await queue.get()
+            space.release()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        cancel.raise_if_cancelled()
+    finally:
+        stop.set()  # the producer sees it at its next step and ends
+
+
+async def iterate_in_thread(
+    make_iterator: Callable[[], Iterator[T]],
+    cancel: CancelToken,
+    executor: Executor | None = None,
+    max_buffered: int = 64,
+) -> AsyncIterator[T]:
+    """`stream_from_thread` for a blocking generator: yields its items as produced."""
+
+    def produce(emit: Callable[[T], None], should_stop: Callable[[], bool]) -> None:
+        for item in make_iterator():
+            if should_stop():
+                break
+            emit(item)
+
+    async for item in stream_from_thread(produce, cancel, executor, max_buffered):
+        yield item

@@ -1,0 +1,56 @@
+"""PCM blocks and the one conversion between float samples and 16-bit integers.
+
+The bottom layer: backends produce `Pcm`, `audio.py` converts it to the stream's format,
+and nothing here imports anything else of the package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_WIDTH = 2  # 16-bit: what every backend here produces and every stream carries
+
+
+@dataclass(frozen=True)
+class Pcm:
+    """A block of signed little-endian PCM that knows its own format."""
+
+    audio: bytes
+    rate: int
+    width: int = SAMPLE_WIDTH
+    channels: int = 1
+
+    @classmethod
+    def from_float(cls, samples: np.ndarray, rate: int) -> Pcm:
+        """Mono float samples in [-1, 1] as 16-bit PCM."""
+        return cls(float_to_int16(samples).tobytes(), rate)
+
+    @property
+    def samples(self) -> int:
+        return len(self.audio) // (self.width * self.channels)
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.rate
+
+
+def float_to_int16(samples: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] (clipped beyond) → little-endian int16, rounded."""
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+
+
+def to_float_mono(pcm: Pcm) -> np.ndarray:
+    """Decode any integer PCM width into float32 in [-1, 1], downmixed to mono."""
+    if pcm.width == 2:
+        samples = np.frombuffer(pcm.audio, dtype="<i2").astype(np.float32) / 32768.0
+    elif pcm.width == 4:
+        samples = np.frombuffer(pcm.audio, dtype="<i4").astype(np.float32) / 2147483648.0
+    elif pcm.width == 1:  # WAV 8-bit is unsigned
+        samples = (np.frombuffer(pcm.audio, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+    else:
+        raise ValueError(f"unsupported sample width {pcm.width}")
+    if pcm.channels > 1:
+        usable = len(samples) - len(samples) % pcm.channels
+        samples = samples[:usable].reshape(-1, pcm.channels).mean(axis=1)
+    return samples

@@ -1,0 +1,169 @@
+"""Speaking one reply: its text arrives in pieces, sentences are split off as they
+complete, each goes through the cache or the backend chain, and the audio goes out in
+the stream's format between one audio-start and one audio-stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event
+from wyoming.tts import SynthesizeStopped
+
+from .app import App
+from .audio import PcmConverter, split_chunks
+from .backends.base import BackendError, SynthesisCancelled, Utterance
+from .backends.chain import SentenceOutcome, VoiceChoice
+from .metrics import RequestStats
+from .text import SentenceSplitter
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Reply:
+    """Speaks one reply: sentences are queued as they become known, spoken in order,
+    and framed by one audio-start/audio-stop (HA builds one WAV from the first start)."""
+
+    def __init__(
+        self,
+        app: App,
+        write: Callable[[Event], Awaitable[None]],
+        choice: VoiceChoice | None,
+        *,
+        streaming: bool,
+        ssml: bool,
+        previous: asyncio.Task | None,
+    ) -> None:
+        self.app = app
+        self._write = write
+        self.choice = choice
+        self.streaming = streaming
+        settings = app.settings
+        self.splitter = SentenceSplitter(settings.first_sentence_chars, ssml=ssml,
+                                         max_sentence_chars=settings.max_sentence_chars)
+        self.sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        request_id = self.app.next_request_id()
+        self.utterance = Utterance(request_id)
+        self.stats = RequestStats(request_id, streaming=streaming)
+        self.chars = 0
+        self.has_text = False
+        self.text_ended = False
+        self.task = asyncio.create_task(self._run(previous), name=f"reply {request_id}")
+
+    def feed(self, text: str) -> None:
+        # JSON allows lone surrogates that no backend can encode; blaming the backend
+        # for them would trip its breaker, so they become "?" here.
+        text = text.encode("utf-8", "replace").decode("utf-8")
+        self.chars += len(text)
+        self.has_text = self.has_text or bool(text.strip())
+        for sentence in self.splitter.feed(text):
+            self.sentences.put_nowait(sentence)
+
+    def end_text(self) -> None:
+        """No more text will come: speak what is left and end the reply."""
+        if self.text_ended:
+            return
+        self.text_ended = True
+        if self.choice is not None:
+            for sentence in self.splitter.flush():
+                self.sentences.put_nowait(sentence)
+        self.sentences.put_nowait(None)
+
+    def cancel(self) -> None:
+        self.utterance.cancel.cancel()
+        self.task.cancel()
+
+    async def _run(self, previous: asyncio.Task | None) -> None:
+        if previous is not None:  # replies on one connection go out in order
+            await asyncio.gather(previous, return_exceptions=True)
+        write = self._write
+        fmt = self.app.output_format
+        started = False
+        failed = False
+        try:
+            while (sentence := await self.sentences.get()) is not None:
+                if failed or self.choice is None:
+                    continue
+                self.stats.sentences += 1
+                self.stats.chars += len(sentence)
+                converter = PcmConverter(fmt)
+                outcome = SentenceOutcome()
+                try:
+                    async for audio in self._sentence_audio(sentence, converter, outcome):
+                        if not started:
+                            await write(AudioStart(fmt.rate, fmt.width, fmt.channels).event())
+                            started = True
+                        await self._send(audio)
+                except SynthesisCancelled:
+                    raise
+                except Exception as exc:  # whatever it was, the client must get an end
+                    failed = True
+                    self.stats.outcome = "error"
+                    if isinstance(exc, BackendError):
+                        _LOGGER.error("request %s: %s", self.utterance.request_id, exc)
+                        code = exc.code
+                    else:
+                        _LOGGER.exception("request %s: internal error", self.utterance.request_id)
+                        code = "internal-error"
+                    await write(Error(text=str(exc) or type(exc).__name__, code=code).event())
+                finally:
+                    self.stats.failovers += len(outcome.failures)
+                    for name in outcome.spoken_by:
+                        self.stats.spoken_by(name)
+                    if outcome.spoken_by:
+                        self.app.metrics.sentence(outcome.spoken_by[-1], outcome.failures)
+            if self.choice is not None and not started and not failed:
+                # Text that cleans to nothing (an emoji): a valid, empty reply.
+                await write(AudioStart(fmt.rate, fmt.width, fmt.channels).event())
+                started = True
+            if started:
+                await write(AudioStop().event())
+            if self.streaming:
+                await write(SynthesizeStopped().event())
+        except (SynthesisCancelled, asyncio.CancelledError, ConnectionError):
+            self.stats.outcome = "cancelled"
+            self.utterance.cancel.cancel()
+        finally:
+            if self.choice is not None:
+                self.app.metrics.record(self.stats)
+                self.app.record_backends()
+
+    async def _send(self, audio: bytes) -> None:
+        fmt = self.app.output_format
+        for piece in split_chunks(audio, fmt, self.app.settings.samples_per_chunk):
+            await self._write(AudioChunk(fmt.rate, fmt.width, fmt.channels, piece).event())
+            self.stats.audio(len(piece) / fmt.bytes_per_second)
+
+    async def _sentence_audio(
+        self, sentence: str, converter: PcmConverter, outcome: SentenceOutcome
+    ) -> AsyncIterator[bytes]:
+        """The sentence's audio in the stream's format, from the cache or the chain."""
+        cache = self.app.cache
+        key = (
+            cache.key(sentence, self.choice, self.app.output_format) if cache is not None else None
+        )
+        if key is not None:
+            cached = cache.get(key)
+            if cached is not None:
+                self.stats.cache_hits += 1
+                outcome.spoken_by.append("cache")
+                yield cached
+                return
+        collected: list[bytes] = []
+        async for _backend, pcm in self.app.chain.speak(
+            sentence, self.choice, self.utterance, outcome
+        ):
+            audio = converter.convert(pcm)
+            if audio:
+                collected.append(audio)
+                yield audio
+        tail = converter.flush()
+        if tail:
+            collected.append(tail)
+            yield tail
+        # Only whole sentences from one backend with no failover are cached.
+        if key is not None and len(outcome.spoken_by) == 1 and not outcome.failures:
+            cache.put(key, b"".join(collected))
