@@ -65,6 +65,15 @@ def settings(**kw) -> Settings:
     return Settings(**{**base, **kw})
 
 
+def test_stop_rules_come_from_the_settings(monkeypatch) -> None:
+    monkeypatch.undo()  # the real frame cap, not the short one the other tests use
+    backend = CsmBackend(settings(csm_max_sentence_seconds=2.0, csm_end_silence=0.8))
+    rules = backend._stop_rules("A sentence long enough to reach the two-second cap.")
+    assert rules.max_frames == 25 and rules.silence_frames == 10
+    rules = CsmBackend(settings())._stop_rules("A sentence long enough for a longer cap.")
+    assert rules.max_frames > 25 and rules.silence_frames == 25
+
+
 async def started(**kw) -> CsmBackend:
     backend = CsmBackend(settings(**kw))
     await backend.start()

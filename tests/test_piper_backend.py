@@ -221,6 +221,19 @@ async def test_voices_are_loaded_once(backend, monkeypatch):
     assert calls == []  # the default voice was loaded (and warmed up) in start()
 
 
+async def test_at_most_max_loaded_voices_stay_loaded(tmp_path):
+    for name in ("en_US-copy-medium", "en_US-other-medium"):
+        os.symlink(joe.model_path(), tmp_path / f"{name}.onnx")
+        os.symlink(joe.config_path(), tmp_path / f"{name}.onnx.json")
+    backend = await started(tmp_path, piper_max_loaded_voices=2)
+    try:
+        for name in ("en_US-copy-medium", "en_US-other-medium", BUNDLED_VOICE):
+            assert samples(await say(backend, "Hello.", voice=name)).size > 0
+        assert list(backend._loaded) == ["en_US-other-medium", BUNDLED_VOICE]  # LRU order
+    finally:
+        await backend.stop()
+
+
 def test_worker_plan():
     assert worker_plan(1) == (1, 1)
     assert worker_plan(2) == (1, 2)

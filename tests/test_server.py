@@ -317,3 +317,13 @@ async def test_whitespace_chunks_fall_back_to_the_compatibility_text(espeak_serv
 
         done = await read_until(client, Reply(), "synthesize-stopped")
         assert done.seconds > 0.5
+
+
+async def test_run_on_text_is_cut_at_max_sentence_chars(verba_server):
+    tone = ToneBackend()
+    srv = await verba_server("--max-sentence-chars", "60", backends=[tone])
+    text = "word " * 60
+    reply = await speak(srv.uri, text)
+    assert reply.errors == []
+    assert len(tone.spoken) > 4 and all(len(s) <= 61 for s in tone.spoken)
+    assert " ".join(s.rstrip(",") for s in tone.spoken).split() == text.split()

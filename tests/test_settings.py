@@ -3,7 +3,16 @@
 import pytest
 
 from wyoming_verba.__main__ import main
-from wyoming_verba.settings import AUTO_CHAIN, SettingsError, load_settings
+from wyoming_verba.settings import (
+    AUTO_CHAIN,
+    Settings,
+    SettingsError,
+    declared,
+    env_names,
+    flag_of,
+    load_settings,
+    options_markdown,
+)
 
 
 def test_defaults():
@@ -95,3 +104,47 @@ def test_zeroconf_from_the_environment():
     assert load_settings([], env={"VERBA_ZEROCONF": "true"}).zeroconf == "wyoming-verba"
     assert load_settings([], env={"VERBA_ZEROCONF": "false"}).zeroconf is None
     assert load_settings([], env={"VERBA_ZEROCONF": "kitchen"}).zeroconf == "kitchen"
+
+
+def test_switches_from_the_environment_by_flag_or_by_field():
+    assert load_settings([], env={"VERBA_NO_PIPER_DOWNLOAD": "1"}).piper_download is False
+    assert load_settings([], env={"VERBA_NO_PIPER_DOWNLOAD": "0"}).piper_download is True
+    assert load_settings([], env={"VERBA_PIPER_DOWNLOAD": "false"}).piper_download is False
+    assert load_settings([], env={"VERBA_PIPER_DOWNLOAD": "yes"}).piper_download is True
+    assert load_settings([], env={"VERBA_DEBUG": "on"}).debug is True
+    with pytest.raises(SettingsError, match="VERBA_DEBUG"):
+        load_settings([], env={"VERBA_DEBUG": "maybe"})
+
+
+def test_no_zeroconf_in_the_environment_wins_only_when_true():
+    env = {"VERBA_ZEROCONF": "kitchen", "VERBA_NO_ZEROCONF": "1"}
+    assert load_settings([], env=env).zeroconf is None
+    env["VERBA_NO_ZEROCONF"] = "0"
+    assert load_settings([], env=env).zeroconf == "kitchen"
+    assert load_settings(["--zeroconf"], env=env).zeroconf == "wyoming-verba"
+
+
+def test_a_negative_number_reaches_the_check():
+    with pytest.raises(SettingsError, match="--cooldown -1.0: must not be negative"):
+        load_settings(["--cooldown", "-1"], env={})
+    with pytest.raises(SettingsError, match="--output-rate: 'fast' is not a valid value"):
+        load_settings(["--output-rate", "fast"], env={})
+
+
+def test_settings_built_in_code_are_checked_too():
+    with pytest.raises(SettingsError, match="--output-rate 1000"):
+        Settings(output_rate=1000)
+    with pytest.raises(SettingsError, match="remote_uri"):
+        Settings(backend="remote,espeak")
+    assert Settings(backend="remote", remote_uri="tcp://gpu:10200").backends == ("remote",)
+
+
+def test_every_setting_has_a_flag_an_environment_name_and_help():
+    seen: set[str] = set()
+    for f, spec in declared():
+        flag = flag_of(f)
+        assert flag.startswith("--") and flag not in seen, f.name
+        seen.add(flag)
+        assert env_names(f)[0 if not spec.negation else 1].startswith("VERBA_"), f.name
+        assert len(spec.help) > 10, f.name
+        assert f"`{flag}" in options_markdown(), f.name

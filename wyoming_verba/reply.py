@@ -83,16 +83,18 @@ class Reply:
         fmt = self.app.output_format
         started = False
         failed = False
+        choice = self.choice
         try:
             while (sentence := await self.sentences.get()) is not None:
-                if failed or self.choice is None:
+                if failed or choice is None:
                     continue
                 self.stats.sentences += 1
                 self.stats.chars += len(sentence)
                 converter = PcmConverter(fmt)
                 outcome = SentenceOutcome()
                 try:
-                    async for audio in self._sentence_audio(sentence, converter, outcome):
+                    async for audio in self._sentence_audio(sentence, choice, converter,
+                                                            outcome):
                         if not started:
                             await write(AudioStart(fmt.rate, fmt.width, fmt.channels).event())
                             started = True
@@ -138,14 +140,13 @@ class Reply:
             self.stats.audio(len(piece) / fmt.bytes_per_second)
 
     async def _sentence_audio(
-        self, sentence: str, converter: PcmConverter, outcome: SentenceOutcome
+        self, sentence: str, choice: VoiceChoice, converter: PcmConverter,
+        outcome: SentenceOutcome,
     ) -> AsyncIterator[bytes]:
         """The sentence's audio in the stream's format, from the cache or the chain."""
         cache = self.app.cache
-        key = (
-            cache.key(sentence, self.choice, self.app.output_format) if cache is not None else None
-        )
-        if key is not None:
+        key = cache.key(sentence, choice, self.app.output_format) if cache is not None else None
+        if cache is not None and key is not None:
             cached = cache.get(key)
             if cached is not None:
                 self.stats.cache_hits += 1
@@ -153,9 +154,7 @@ class Reply:
                 yield cached
                 return
         collected: list[bytes] = []
-        async for _backend, pcm in self.app.chain.speak(
-            sentence, self.choice, self.utterance, outcome
-        ):
+        async for _backend, pcm in self.app.chain.speak(sentence, choice, self.utterance, outcome):
             audio = converter.convert(pcm)
             if audio:
                 collected.append(audio)
@@ -165,5 +164,6 @@ class Reply:
             collected.append(tail)
             yield tail
         # Only whole sentences from one backend with no failover are cached.
-        if key is not None and len(outcome.spoken_by) == 1 and not outcome.failures:
+        whole = len(outcome.spoken_by) == 1 and not outcome.failures
+        if cache is not None and key is not None and whole:
             cache.put(key, b"".join(collected))

@@ -49,10 +49,6 @@ class ToneBackend(Backend):
     attempts: list[str] = field(default_factory=list)
     cancelled: int = 0
 
-    def __post_init__(self) -> None:
-        # Backends are looked up by class name in the factory; tests inject instances.
-        pass
-
     def voices(self) -> list[Voice]:
         return list(self.voices_)
 

@@ -93,7 +93,7 @@ def split_words(text: str, words_per_chunk: int) -> list[str]:
     return ["".join(pieces[i : i + n]) for i in range(0, len(pieces), n)]
 
 
-def _voice(name: str | None) -> SynthesizeVoice | None:
+def _synthesize_voice(name: str | None) -> SynthesizeVoice | None:
     return SynthesizeVoice(name=name) if name else None
 
 
@@ -154,7 +154,7 @@ async def measure_plain(
     clock = _Clock()
     try:
         async with AsyncClient.from_uri(uri, connect_timeout=time_limit) as client:
-            event = Synthesize(text=text, voice=_voice(voice)).event()
+            event = Synthesize(text=text, voice=_synthesize_voice(voice)).event()
             trace.sent.append((clock.mark(), len(text)))
             await client.write_event(event)
             reader = _Recorder(trace, clock).read(client, AudioStop().event().type)
@@ -184,13 +184,13 @@ async def measure_streaming(
     chunks = split_words(text, chunk_words)
 
     async def send(client: AsyncClient) -> None:
-        await client.write_event(SynthesizeStart(voice=_voice(voice)).event())
+        await client.write_event(SynthesizeStart(voice=_synthesize_voice(voice)).event())
         for index, chunk in enumerate(chunks):
             if index:  # a fixed schedule from the first chunk, so delays do not drift
                 await asyncio.sleep(max(0.0, index * chunk_delay - clock.now()))
             trace.sent.append((clock.mark(), len(chunk)))
             await client.write_event(SynthesizeChunk(text=chunk).event())
-        await client.write_event(Synthesize(text=text, voice=_voice(voice)).event())
+        await client.write_event(Synthesize(text=text, voice=_synthesize_voice(voice)).event())
         trace.sent.append((clock.mark(), 0))  # synthesize-stop: the text is complete
         await client.write_event(SynthesizeStop().event())
 

@@ -16,7 +16,7 @@ def representative(traces: Sequence[Trace]) -> Trace | None:
     if not ok:
         return None
     longest = max(len(t.text) for t in ok)
-    same = sorted((t for t in ok if len(t.text) == longest), key=lambda t: t.first_audio_s)
+    same = sorted((t for t in ok if len(t.text) == longest), key=lambda t: t.first_audio_s or 0.0)
     return same[len(same) // 2]
 
 

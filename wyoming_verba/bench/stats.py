@@ -60,7 +60,8 @@ def summarize(traces: Sequence[Trace]) -> Summary:
         total_p90=p(total, 90),
         after_text_p50=p([t.after_text_s for t in ok], 50),
         audio_s=mean([t.audio_s for t in ok]),
-        rtf=sum(total) / audio if (audio := sum(t.audio_s for t in ok)) else None,
+        rtf=sum(v for v in total if v is not None) / audio
+        if (audio := sum(t.audio_s for t in ok)) else None,
         chunks=mean([float(len(t.chunks)) for t in ok]),
         bytes=mean([float(t.audio_bytes) for t in ok]),
     )

@@ -161,7 +161,7 @@ class CsmBackend(Backend):
 
     def _read_clips(self) -> None:
         for spec in self._specs:
-            if spec.has_clip and spec.audio not in self._clips:
+            if spec.audio is not None and spec.audio not in self._clips:
                 try:
                     self._clips[spec.audio] = csm_voices.read_clip(spec.audio)
                 except csm_voices.VoicesFileError as exc:
@@ -234,9 +234,9 @@ class CsmBackend(Backend):
     def voices(self) -> list[Voice]:
         installed = self._gen is not None
         specs = self._specs + [csm_voices.raw_voice(i) for i in self._raw_ids()]
-        return [self._voice(spec, installed) for spec in specs]
+        return [self._as_voice(spec, installed) for spec in specs]
 
-    def _voice(self, spec: VoiceSpec, installed: bool = True) -> Voice:
+    def _as_voice(self, spec: VoiceSpec, installed: bool = True) -> Voice:
         description = spec.description or (
             f"CSM-1b {spec.name} (speaker {spec.speaker}, reference clip)" if spec.has_clip
             else f"CSM-1b speaker {spec.speaker}")
@@ -244,7 +244,7 @@ class CsmBackend(Backend):
 
     @property
     def default_voice(self) -> Voice | None:
-        return self._voice(self._default_spec(), self._gen is not None)
+        return self._as_voice(self._default_spec(), self._gen is not None)
 
     def _default_spec(self) -> VoiceSpec:
         if self.settings.voice:
@@ -261,7 +261,7 @@ class CsmBackend(Backend):
         if found is None and name:
             raw = csm_voices.parse_raw(name)
             if raw is not None:  # any raw speaker id works, listed or not
-                return self._voice(raw, self._gen is not None)
+                return self._as_voice(raw, self._gen is not None)
         return found
 
     # --- synthesis --------------------------------------------------------------------
@@ -380,6 +380,7 @@ class CsmBackend(Backend):
     def _encode_clip(self, spec: VoiceSpec) -> Any:
         import torch
 
+        assert spec.audio is not None, "only voices with a clip have one to encode"
         samples = self._clips.get(spec.audio)
         if samples is None:
             try:

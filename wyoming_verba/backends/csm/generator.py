@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -131,7 +131,7 @@ class CsmGenerator:
         cache = DynamicCache()
         embeds = self.embed(segments)
         self.model.backbone_model(inputs_embeds=embeds, cache=cache, use_cache=True)
-        kv = [(layer.keys, layer.values) for layer in cache.layers]
+        kv = [(layer.keys, layer.values) for layer in cast(list[Any], cache.layers)]
         entry = (kv, embeds.shape[1])
         self._prefixes[key] = entry
         while len(self._prefixes) > PREFIX_CACHE_SIZE:
@@ -227,7 +227,7 @@ class CsmGenerator:
         sampling: Sampling = DEFAULT_SAMPLING,
         seed: int | None = None,
         should_stop: Callable[[], bool] = lambda: False,
-    ) -> Iterator[torch.Tensor]:
+    ) -> Generator[torch.Tensor, None, None]:
         """Yield (32,) code frames until a stop rule fires. The end frame is not yielded.
         Raises Cancelled when `should_stop()` turns true (checked every frame)."""
         kv, prefix_len = prefix

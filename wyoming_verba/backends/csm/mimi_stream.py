@@ -15,7 +15,7 @@ all codes yields (up to float rounding), and each call returns 1920 samples per 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -69,9 +69,9 @@ class MimiStreamDecoder:
             return self._conv_transpose(layer, hidden)
         if hasattr(layer, "block"):  # MimiResnetBlock: residual + its own conv stack
             residual = hidden
-            for sub in layer.block:
+            for sub in cast(nn.ModuleList, layer.block):
                 hidden = self._apply(sub, hidden)
-            return self._apply(layer.shortcut, residual) + hidden
+            return self._apply(cast(nn.Module, layer.shortcut), residual) + hidden
         return layer(hidden)  # ELU, Identity: pointwise, stateless
 
     def _conv1d(self, layer: Any, hidden: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -211,7 +211,7 @@ class EdgeBackend(Backend):
 
     async def _attempt(
         self, text: str, voice: str, utterance: Utterance, started: float
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """One Communicate stream, with our own timeouts; raises only AttemptFailed or
         SynthesisCancelled."""
         s = self.settings

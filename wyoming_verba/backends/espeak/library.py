@@ -124,7 +124,7 @@ class Engine:
         lib.espeak_SetSynthCallback(self._callback)
         self._sink: Callable[[bytes], None] | None = None
         self._should_stop: Callable[[], bool] = lambda: False
-        self._voice: str | None = None
+        self._loaded_identifier: str | None = None
         self.entries = voice_entries(self._list_voices())
 
     def _list_voices(self) -> list[tuple[str, str, list[str]]]:
@@ -159,11 +159,11 @@ class Engine:
         sink: Callable[[bytes], None],
         should_stop: Callable[[], bool],
     ) -> None:
-        if identifier != self._voice:
+        if identifier != self._loaded_identifier:
             if self.lib.espeak_SetVoiceByName(identifier.encode()) != EE_OK:
-                self._voice = None
+                self._loaded_identifier = None
                 raise VoiceNotFound(f"espeak-ng cannot load voice {identifier}", backend="espeak")
-            self._voice = identifier
+            self._loaded_identifier = identifier
         data = text.encode("utf-8") + b"\0"
         self._sink, self._should_stop = sink, should_stop
         try:

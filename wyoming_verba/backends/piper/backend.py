@@ -138,7 +138,7 @@ class PiperBackend(Backend):
                 backend=self.name,
             )
         try:
-            await self._voice(default.name)  # load and warm up now, not on the first request
+            await self._loaded_voice(default.name)  # load and warm up now, not on the first request
         except BackendError as exc:
             if self.default_voice is None:  # that was the only voice
                 raise BackendUnavailable(str(exc), backend=self.name) from exc
@@ -196,7 +196,7 @@ class PiperBackend(Backend):
     ) -> AsyncIterator[Chunk]:
         cancel = utterance.cancel
         cancel.raise_if_cancelled()
-        loaded = await self._voice(voice.name)
+        loaded = await self._loaded_voice(voice.name)
         config = self._synthesis_config(loaded, speaker)
         pool = self._pool
         if pool is None:
@@ -247,7 +247,7 @@ class PiperBackend(Backend):
 
     # --- loading -----------------------------------------------------------------------
 
-    async def _voice(self, name: str) -> _Loaded:
+    async def _loaded_voice(self, name: str) -> _Loaded:
         loaded = self._loaded.get(name)
         if loaded is not None:
             self._loaded.move_to_end(name)
