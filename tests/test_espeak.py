@@ -88,12 +88,14 @@ def same_speech(a: np.ndarray, b: np.ndarray) -> bool:
     """Same words at the same pace. espeak's timing depends on every synthesis before it
     in the process (a sentence comes out a few hundred samples longer or shorter), and
     that drift accumulates along a long sentence: b's envelope is stretched onto a's
-    length before comparing, so the test does not depend on what ran before it."""
+    length before comparing. Measured over 60 histories: the same sentence correlates at
+    0.935 or more, a different one at 0.12 at most; 0.8 sits between them, so the test
+    does not depend on what ran before it."""
     if abs(len(a) - len(b)) > 0.01 * max(len(a), len(b)):
         return False
     ea, eb = envelope(a), envelope(b)
     eb = np.interp(np.linspace(0, 1, len(ea)), np.linspace(0, 1, len(eb)), eb)
-    return float(np.corrcoef(ea, eb)[0, 1]) > 0.95
+    return float(np.corrcoef(ea, eb)[0, 1]) > 0.8
 
 
 async def test_repeated_text_sounds_the_same(backend: EspeakBackend) -> None:
