@@ -22,6 +22,7 @@ from wyoming.info import Describe
 from wyoming.tts import Synthesize
 
 from tests.client import describe, speak, speak_streaming
+from tests.fakes.tone_backend import Faults, ToneBackend
 from wyoming_verba.discovery import ZEROCONF_TYPE, advertised_host
 
 SHUTDOWN_TIMEOUT = 2.0
@@ -133,6 +134,47 @@ async def test_sigterm_cuts_a_stalled_reply_within_the_shutdown_timeout(cli_serv
             types.append(event.type)
     assert types and set(types) == {"audio-chunk"}
     writer.close()
+
+
+@pytest.mark.parametrize(("backend", "runs"), [("espeak", 2), ("piper", 4), ("csm", 1)])
+async def test_sigterm_during_synthesis_exits_0_within_the_timeout(cli_server, backend, runs):
+    """Under s6 or systemd a non-zero exit is a crash. Piper's onnxruntime aborted the
+    process (exit -6) in 4 of 5 runs when SIGTERM came mid-sentence."""
+    if backend == "piper":
+        pytest.importorskip("piper")
+        extra: tuple[str, ...] = ("--no-piper-download",)
+    elif backend == "csm":
+        pytest.importorskip("transformers")
+        from tests.fakes.tiny_csm import shared_tiny_csm
+
+        extra = ("--csm-model", str(shared_tiny_csm()), "--csm-device", "cpu",
+                 "--startup-wait", "120")
+    else:
+        extra = ()
+    for _ in range(runs):
+        srv = await cli_server("--backend", backend, *extra)
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(json.dumps({"type": "synthesize", "data": {"text": LONG_TEXT[:3000]}})
+                     .encode() + b"\n")
+        await writer.drain()
+        first = await asyncio.wait_for(async_read_event(reader), 60)
+        assert first is not None and first.type == "audio-start"
+        reading = asyncio.create_task(_read_all(reader))  # a client that keeps listening
+        await asyncio.sleep(0.3)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(srv.proc.wait(), SHUTDOWN_TIMEOUT + 10)
+        elapsed = time.monotonic() - t0
+        assert code == 0, f"{backend}: exit status {code}"
+        assert elapsed < SHUTDOWN_TIMEOUT + 1, f"{backend}: {elapsed:.2f} s"
+        await reading
+        writer.close()
+
+
+async def _read_all(reader: asyncio.StreamReader) -> None:
+    with contextlib.suppress(ConnectionError):
+        while await reader.read(1 << 16):
+            pass
 
 
 # --- zeroconf -----------------------------------------------------------------------
@@ -271,13 +313,15 @@ async def test_metrics_endpoint_reflects_requests(verba_server, monkeypatch):
 
 
 async def test_connection_limit_refuses_without_leaking_slots(verba_server):
-    srv = await verba_server("--backend", "espeak", "--max-connections", "3")
+    slow = ToneBackend(faults=Faults(chunk_delay=0.3))
+    srv = await verba_server("--max-connections", "3", backends=[slow])
     host, port = "127.0.0.1", srv.server.port
     held = [await asyncio.open_connection(host, port) for _ in range(3)]
-    for _, writer in held:  # make sure all three handlers are running
-        writer.write(b'{"type": "ping"}\n')
+    for _, writer in held:  # all three are speaking: none can make room
+        writer.write(json.dumps({"type": "synthesize", "data": {"text": "word " * 50}}).encode()
+                     + b"\n")
     for reader, _ in held:
-        assert (await asyncio.wait_for(async_read_event(reader), 5)).type == "pong"
+        assert (await asyncio.wait_for(async_read_event(reader), 5)).type == "audio-start"
     assert len(srv.server.handlers) == 3
 
     for _ in range(20):  # refusals answer busy, close, and take no slot

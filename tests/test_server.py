@@ -10,7 +10,6 @@ import pytest
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncClient
 from wyoming.event import Event, async_read_event
-from wyoming.info import Describe, Info
 from wyoming.ping import Ping
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
@@ -254,15 +253,36 @@ async def test_disconnect_cancels_the_reply(verba_server):
     assert tone.spoken == []
 
 
-async def test_connection_limit_answers_busy(verba_server):
-    srv = await verba_server("--backend", "espeak", "--max-connections", "1")
+async def test_connection_limit_answers_busy_while_every_connection_speaks(verba_server):
+    srv = await verba_server("--max-connections", "1",
+                             backends=[ToneBackend(faults=Faults(chunk_delay=0.2))])
     async with AsyncClient.from_uri(srv.uri) as first:
-        await first.write_event(Describe().event())
-        assert Info.is_type((await first.read_event()).type)
+        await first.write_event(Synthesize(text="word " * 100).event())
+        assert (await first.read_event()).type == "audio-start"
         events = await _raw(srv.uri, _line({"type": "describe"}))
         assert events[0].type == "error" and events[0].data["code"] == "busy"
     await asyncio.sleep(0.1)
     assert (await describe(srv.uri)).tts
+
+
+async def test_at_the_limit_the_longest_idle_connection_makes_room(verba_server):
+    srv = await verba_server("--backend", "espeak", "--max-connections", "2")
+    older = await asyncio.open_connection("127.0.0.1", srv.server.port)
+    await asyncio.sleep(0.05)
+    newer = await asyncio.open_connection("127.0.0.1", srv.server.port)
+    for _, writer in (older, newer):  # both handlers are running, neither speaks
+        writer.write(_line({"type": "ping"}))
+    for reader, _ in (older, newer):
+        assert (await asyncio.wait_for(async_read_event(reader), 5)).type == "pong"
+    older[1].write(_line({"type": "ping"}))  # the older one was active last...
+    assert (await asyncio.wait_for(async_read_event(older[0]), 5)).type == "pong"
+    reply = await speak(srv.uri, "There is room for me.")  # ...so the newer one goes
+    assert reply.errors == [] and reply.seconds > 0.5
+    assert await asyncio.wait_for(async_read_event(newer[0]), 5) is None
+    older[1].write(_line({"type": "ping"}))
+    assert (await asyncio.wait_for(async_read_event(older[0]), 5)).type == "pong"
+    for _, writer in (older, newer):
+        writer.close()
 
 
 async def test_stdio_server_as_a_subprocess(tmp_path):

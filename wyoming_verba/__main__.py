@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import tempfile
+import threading
 import wave
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .settings import Settings, SettingsError, load_settings
 
@@ -133,5 +136,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """The process's entry point: `main`, then exit without waiting for daemon threads.
+
+    A backend thread can still be inside native code (a Piper sentence in onnxruntime)
+    when shutdown's time is up; the interpreter would kill it mid-call while finalising,
+    and onnxruntime answers that with abort() (exit status -6). Everything that needed
+    an orderly end has had it by now, so such threads are left to the OS instead."""
+    code = main()
+    lingering = [t.name for t in threading.enumerate() if t.daemon and t.is_alive()]
+    if lingering:
+        _LOGGER.debug("exiting past running threads: %s", ", ".join(lingering))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 
 from wyoming.error import Error
-from wyoming.event import Event, async_write_event
+from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.ping import Ping, Pong
 from wyoming.tts import (
@@ -29,7 +30,7 @@ from .app import App
 from .backends.base import BackendError
 from .backends.chain import VoiceChoice
 from .reply import Reply
-from .wire import ProtocolError, read_event
+from .wire import ProtocolError, encode_event, read_event
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,7 +47,16 @@ class State(enum.Enum):
         return self in (State.REFUSED, State.OVER_LIMIT)
 
 
+class BadEvent(ValueError):
+    """The client's event is malformed: answered with a `bad-event` error."""
+
+
 class ConnectionHandler:
+    """One client. Writes never wait for the client: a reply hands its audio to the
+    socket's buffer and only waits, between sentences, until the client has read it
+    (`writable`), so no backend ever waits on a client's socket. A client that reads
+    nothing for --write-timeout seconds is dropped and its replies are cancelled."""
+
     def __init__(
         self,
         app: App,
@@ -66,13 +76,52 @@ class ConnectionHandler:
         self.stream_fallback_text: str | None = None
         self.replies: set[Reply] = set()
         self.last_task: asyncio.Task | None = None
+        self.last_activity = time.monotonic()  # an event read or sent
+        self.dropped = False
 
-    async def write(self, event: Event) -> None:
-        await async_write_event(event, self.writer)
+    # --- writing -------------------------------------------------------------------
 
-    async def error(self, text: str, code: str) -> None:
+    def send(self, event: Event) -> None:
+        """Queue an event for the client without waiting. Raises ConnectionResetError
+        once the client is gone."""
+        if self.writer.is_closing():
+            raise ConnectionResetError(f"{self.name} went away")
+        self.writer.write(encode_event(event))
+        self.last_activity = time.monotonic()
+
+    async def writable(self) -> None:
+        """Wait until the client has read what was sent (the socket's buffer is below its
+        high-water mark). A client that reads nothing for --write-timeout is dropped."""
+        limit = self.app.settings.write_timeout
+        try:
+            async with asyncio.timeout(limit):
+                await self.writer.drain()
+        except TimeoutError:
+            if not self.dropped:
+                _LOGGER.info("%s read nothing for %.0f s: dropping it", self.name, limit)
+            self.close(drop=True)
+            raise ConnectionResetError(f"{self.name} stopped reading") from None
+
+    def error(self, text: str, code: str) -> None:
         _LOGGER.warning("%s: %s (%s)", self.name, text, code)
-        await self.write(Error(text=text, code=code).event())
+        self.send(Error(text=text, code=code).event())
+
+    def close(self, *, drop: bool = False) -> None:
+        """End the connection from our side: the read loop sees the end and cancels the
+        replies. `drop` discards what is still buffered for the client."""
+        self.dropped = self.dropped or drop
+        if drop:
+            self.writer.transport.abort()
+        else:
+            self.writer.close()
+        self.reader.feed_eof()
+
+    @property
+    def speaking(self) -> bool:
+        """A reply is in progress on this connection."""
+        return bool(self.replies)
+
+    # --- reading -------------------------------------------------------------------
 
     async def run(self) -> None:
         limit = self.app.settings.max_event_bytes
@@ -81,13 +130,15 @@ class ConnectionHandler:
                 try:
                     event = await read_event(self.reader, limit)
                 except ProtocolError as exc:
-                    await self.error(str(exc), exc.code)
+                    self.error(str(exc), exc.code)
                     if exc.fatal:  # the byte stream is out of sync: nothing more to read
                         break
                     continue
                 if event is None:
                     break
+                self.last_activity = time.monotonic()
                 await self.handle(event)
+                await self.writable()  # a client that asks but never reads waits here
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -97,7 +148,9 @@ class ConnectionHandler:
         """The client went away: cancel its work (its generation stops at the next step).
         Over stdio, end of input only means no more requests: finish what was asked."""
         for reply in list(self.replies):
-            if not self.finish_on_eof or (reply.streaming and not reply.text_ended):
+            if self.dropped or not self.finish_on_eof or (
+                reply.streaming and not reply.text_ended
+            ):
                 reply.cancel()
         await asyncio.gather(*(r.task for r in list(self.replies)), return_exceptions=True)
         self.writer.close()
@@ -105,39 +158,51 @@ class ConnectionHandler:
     # --- events ------------------------------------------------------------------
 
     async def handle(self, event: Event) -> None:
+        """Answer one event. Malformed input gets `bad-event`; a bug here gets logged
+        with its traceback and an `internal-error`, and the connection goes on."""
         try:
             if Describe.is_type(event.type):
-                await self.write(self.app.info().event())
+                self.send(self.app.info().event())
             elif Ping.is_type(event.type):
-                await self.write(Pong(text=event.data.get("text")).event())
+                text = event.data.get("text")
+                self.send(Pong(text=text if isinstance(text, str) else None).event())
             elif Synthesize.is_type(event.type):
-                await self._synthesize(event)
+                self._synthesize(event)
             elif SynthesizeStart.is_type(event.type):
-                await self._stream_start(event)
+                self._stream_start(event)
             elif SynthesizeChunk.is_type(event.type):
-                await self._stream_chunk(event)
+                self._stream_chunk(event)
             elif SynthesizeStop.is_type(event.type):
-                await self._stream_stop()
+                self._stream_stop()
             else:
-                await self.error(f"unknown event type {event.type!r}", "unknown-event")
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            await self.error(f"malformed {event.type} event: {exc!r}", "bad-event")
+                self.error(f"unknown event type {event.type!r}", "unknown-event")
+        except BadEvent as exc:
+            self.error(f"{event.type}: {exc}", "bad-event")
+        except ConnectionError:
+            raise
+        except Exception:
+            _LOGGER.exception("%s: internal error on %s", self.name, event.type)
+            self.send(Error(text=f"internal error on {event.type}; see the server log",
+                            code="internal-error").event())
 
     def _start_reply(self, choice: VoiceChoice | None, streaming: bool, data: dict) -> Reply:
         ssml = data.get("text_format") == SynthesizeTextFormat.SSML.value
-        reply = Reply(self.app, self.write, choice, streaming=streaming, ssml=ssml,
+        reply = Reply(self.app, self, choice, streaming=streaming, ssml=ssml,
                       previous=self.last_task)
         self.last_task = reply.task
         self.replies.add(reply)
-        reply.task.add_done_callback(lambda _t: self.replies.discard(reply))
+        reply.task.add_done_callback(lambda _t: self._reply_done(reply))
         return reply
 
-    async def _resolve_voice(self, data: dict) -> VoiceChoice | None:
+    def _reply_done(self, reply: Reply) -> None:
+        self.replies.discard(reply)
+        self.last_activity = time.monotonic()
+
+    def _resolve_voice(self, data: dict) -> VoiceChoice | None:
         """Resolve the request's voice, or send an error and return None."""
         raw = data.get("voice") or {}
         if not isinstance(raw, dict):
-            await self.error("'voice' must be an object", "bad-event")
-            return None
+            raise BadEvent("'voice' must be an object")
         voice = SynthesizeVoice(
             name=raw.get("name"), speaker=raw.get("speaker"), language=raw.get("language")
         )
@@ -146,15 +211,14 @@ class ConnectionHandler:
         speaker = voice.speaker if voice.name else settings.speaker
         for value in (name, speaker, voice.language):
             if value is not None and not isinstance(value, str):
-                await self.error("voice name, speaker and language must be strings", "bad-event")
-                return None
+                raise BadEvent("voice name, speaker and language must be strings")
         try:
             return self.app.chain.resolve(name, speaker, voice.language)
         except BackendError as exc:
-            await self.error(str(exc), exc.code)
+            self.error(str(exc), exc.code)
             return None
 
-    async def _synthesize(self, event: Event) -> None:
+    def _synthesize(self, event: Event) -> None:
         if self.state.swallows_chunks:
             return
         if self.state is State.STREAMING:
@@ -166,55 +230,53 @@ class ConnectionHandler:
             return
         text = event.data.get("text")
         if not isinstance(text, str):
-            await self.error("synthesize needs a 'text' string", "bad-event")
-            return
+            raise BadEvent("needs a 'text' string")
         if not text.strip():
-            await self.error("nothing to say: the text is empty", "empty-text")
+            self.error("nothing to say: the text is empty", "empty-text")
             return
         if len(text) > self.app.settings.max_text_chars:
-            await self.error(
+            self.error(
                 f"text of {len(text)} characters exceeds the limit of "
                 f"{self.app.settings.max_text_chars}", "text-too-long")
             return
-        choice = await self._resolve_voice(event.data)
+        choice = self._resolve_voice(event.data)
         if choice is None:
             return
         reply = self._start_reply(choice, False, event.data)
         reply.feed(text)
         reply.end_text()
 
-    async def _stream_start(self, event: Event) -> None:
+    def _stream_start(self, event: Event) -> None:
         if self.state is not State.IDLE:
-            await self.error("synthesize-start while a stream is open; send synthesize-stop "
+            self.error("synthesize-start while a stream is open; send synthesize-stop "
                              "first", "unexpected-event")
             return
-        choice = await self._resolve_voice(event.data)
+        choice = self._resolve_voice(event.data)
         self.stream = self._start_reply(choice, True, event.data)
         self.stream_fallback_text = None
         self.state = State.STREAMING if choice is not None else State.REFUSED
 
-    async def _stream_chunk(self, event: Event) -> None:
+    def _stream_chunk(self, event: Event) -> None:
         if self.state.swallows_chunks:
             return
         if self.state is not State.STREAMING or self.stream is None:
-            await self.error("synthesize-chunk without synthesize-start", "unexpected-event")
+            self.error("synthesize-chunk without synthesize-start", "unexpected-event")
             return
         text = event.data.get("text")
         if not isinstance(text, str):
-            await self.error("synthesize-chunk needs a 'text' string", "bad-event")
-            return
+            raise BadEvent("needs a 'text' string")
         limit = self.app.settings.max_text_chars
         if self.stream.chars + len(text) > limit:
-            await self.error(f"streamed text exceeds the limit of {limit} characters; "
+            self.error(f"streamed text exceeds the limit of {limit} characters; "
                              "the rest is not spoken", "text-too-long")
             self.stream.end_text()  # speak what came within the limit, then end properly
             self.state = State.OVER_LIMIT
             return
         self.stream.feed(text)
 
-    async def _stream_stop(self) -> None:
+    def _stream_stop(self) -> None:
         if self.state is State.IDLE or self.stream is None:
-            await self.error("synthesize-stop without synthesize-start", "unexpected-event")
+            self.error("synthesize-stop without synthesize-start", "unexpected-event")
             return
         stream = self.stream
         if self.state is State.STREAMING and not stream.has_text and self.stream_fallback_text:

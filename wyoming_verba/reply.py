@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Protocol
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
@@ -23,6 +25,16 @@ from .text import SentenceSplitter
 _LOGGER = logging.getLogger(__name__)
 
 
+class Outbox(Protocol):
+    """Where a reply's events go: the client's connection."""
+
+    def send(self, event: Event) -> None:
+        """Hand the event to the client without waiting; ConnectionError once it is gone."""
+
+    async def writable(self) -> None:
+        """Wait until the client has read what was sent; ConnectionError if it stopped."""
+
+
 class Reply:
     """Speaks one reply: sentences are queued as they become known, spoken in order,
     and framed by one audio-start/audio-stop (HA builds one WAV from the first start)."""
@@ -30,7 +42,7 @@ class Reply:
     def __init__(
         self,
         app: App,
-        write: Callable[[Event], Awaitable[None]],
+        out: Outbox,
         choice: VoiceChoice | None,
         *,
         streaming: bool,
@@ -38,7 +50,7 @@ class Reply:
         previous: asyncio.Task | None,
     ) -> None:
         self.app = app
-        self._write = write
+        self.out = out
         self.choice = choice
         self.streaming = streaming
         settings = app.settings
@@ -78,9 +90,10 @@ class Reply:
 
     async def _run(self, previous: asyncio.Task | None) -> None:
         if previous is not None:  # replies on one connection go out in order
-            await asyncio.gather(previous, return_exceptions=True)
-        write = self._write
+            await asyncio.wait({previous})  # unlike gather, a cancel of ours stays ours
+        out = self.out
         fmt = self.app.output_format
+        start = AudioStart(fmt.rate, fmt.width, fmt.channels).event()
         started = False
         failed = False
         choice = self.choice
@@ -93,13 +106,15 @@ class Reply:
                 converter = PcmConverter(fmt)
                 outcome = SentenceOutcome()
                 try:
-                    async for audio in self._sentence_audio(sentence, choice, converter,
-                                                            outcome):
-                        if not started:
-                            await write(AudioStart(fmt.rate, fmt.width, fmt.channels).event())
-                            started = True
-                        await self._send(audio)
-                except SynthesisCancelled:
+                    async with aclosing(
+                        self._sentence_audio(sentence, choice, converter, outcome)
+                    ) as audio_blocks:
+                        async for audio in audio_blocks:
+                            if not started:
+                                out.send(start)
+                                started = True
+                            self._send(audio)
+                except (SynthesisCancelled, ConnectionError):
                     raise
                 except Exception as exc:  # whatever it was, the client must get an end
                     failed = True
@@ -110,22 +125,26 @@ class Reply:
                     else:
                         _LOGGER.exception("request %s: internal error", self.utterance.request_id)
                         code = "internal-error"
-                    await write(Error(text=str(exc) or type(exc).__name__, code=code).event())
+                    out.send(Error(text=str(exc) or type(exc).__name__, code=code).event())
                 finally:
                     self.stats.failovers += len(outcome.failures)
                     for name in outcome.spoken_by:
                         self.stats.spoken_by(name)
                     if outcome.spoken_by:
                         self.app.metrics.sentence(outcome.spoken_by[-1], outcome.failures)
+                # Between sentences, with no backend held: wait for a slow reader here.
+                await out.writable()
             if self.choice is not None and not started and not failed:
                 # Text that cleans to nothing (an emoji): a valid, empty reply.
-                await write(AudioStart(fmt.rate, fmt.width, fmt.channels).event())
+                out.send(start)
                 started = True
             if started:
-                await write(AudioStop().event())
+                out.send(AudioStop().event())
             if self.streaming:
-                await write(SynthesizeStopped().event())
+                out.send(SynthesizeStopped().event())
         except (SynthesisCancelled, asyncio.CancelledError, ConnectionError):
+            # The client went away (or shutdown's grace ended): normal, not an error; the
+            # request's log line says outcome=cancelled.
             self.stats.outcome = "cancelled"
             self.utterance.cancel.cancel()
         finally:
@@ -133,16 +152,16 @@ class Reply:
                 self.app.metrics.record(self.stats)
                 self.app.record_backends()
 
-    async def _send(self, audio: bytes) -> None:
+    def _send(self, audio: bytes) -> None:
         fmt = self.app.output_format
         for piece in split_chunks(audio, fmt, self.app.settings.samples_per_chunk):
-            await self._write(AudioChunk(fmt.rate, fmt.width, fmt.channels, piece).event())
+            self.out.send(AudioChunk(fmt.rate, fmt.width, fmt.channels, piece).event())
             self.stats.audio(len(piece) / fmt.bytes_per_second)
 
     async def _sentence_audio(
         self, sentence: str, choice: VoiceChoice, converter: PcmConverter,
         outcome: SentenceOutcome,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """The sentence's audio in the stream's format, from the cache or the chain."""
         cache = self.app.cache
         key = cache.key(sentence, choice, self.app.output_format) if cache is not None else None
@@ -154,11 +173,14 @@ class Reply:
                 yield cached
                 return
         collected: list[bytes] = []
-        async for _backend, pcm in self.app.chain.speak(sentence, choice, self.utterance, outcome):
-            audio = converter.convert(pcm)
-            if audio:
-                collected.append(audio)
-                yield audio
+        async with aclosing(
+            self.app.chain.speak(sentence, choice, self.utterance, outcome)
+        ) as spoken:
+            async for _backend, pcm in spoken:
+                audio = converter.convert(pcm)
+                if audio:
+                    collected.append(audio)
+                    yield audio
         tail = converter.flush()
         if tail:
             collected.append(tail)

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import sys
+import time
 from urllib.parse import urlparse
 
 from wyoming.error import Error
@@ -23,6 +25,7 @@ from .metrics import Metrics
 from .settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
+KEEPALIVE_IDLE_S = 60  # seconds of silence before the kernel starts probing a client
 
 
 class VerbaServer:
@@ -43,6 +46,7 @@ class VerbaServer:
         self._server: asyncio.base_events.Server | None = None
         self._zeroconf: Zeroconf | None = None
         self._stdio_task: asyncio.Task | None = None
+        self._reaper: asyncio.Task | None = None
         self.port: int | None = None
 
     @property
@@ -54,21 +58,30 @@ class VerbaServer:
         return self.settings.uri
 
     async def start(self, wait_for_backends: bool = True) -> None:
-        """Start the backends and the listener. Without `wait_for_backends`, listen after
-        `--startup-wait` seconds with the backends that are up; the others join later."""
-        await self.chain.start(None if wait_for_backends else self.settings.startup_wait)
-        self.app = App(self.settings, self.chain, Metrics(self.settings.metrics_port))
+        """Bind the listener, start the backends, then serve. Binding comes first, so a
+        port in use fails at once, before a backend loads anything. Without
+        `wait_for_backends`, serve after `--startup-wait` seconds with the backends that
+        are up; the others join later."""
         parsed = urlparse(self.settings.uri)
         limit = self.settings.max_event_bytes
         if parsed.scheme == "tcp":
             self._server = await asyncio.start_server(
-                self._accept, parsed.hostname or "0.0.0.0", parsed.port, limit=limit
+                self._accept, parsed.hostname or "0.0.0.0", parsed.port, limit=limit,
+                start_serving=False,
             )
             self.port = self._server.sockets[0].getsockname()[1]
         elif parsed.scheme == "unix":
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(parsed.path)
-            self._server = await asyncio.start_unix_server(self._accept, parsed.path, limit=limit)
+            self._server = await asyncio.start_unix_server(
+                self._accept, parsed.path, limit=limit, start_serving=False)
+        metrics = Metrics(self.settings.metrics_port)
+        await self.chain.start(None if wait_for_backends else self.settings.startup_wait)
+        self.app = App(self.settings, self.chain, metrics)
+        if self._server is not None:
+            await self._server.start_serving()
+            if self.settings.idle_timeout > 0:
+                self._reaper = asyncio.create_task(self._close_idle_connections())
         else:
             self._stdio_task = asyncio.create_task(self._serve_stdio())
         _LOGGER.info("ready on %s", self.uri)
@@ -95,10 +108,12 @@ class VerbaServer:
             await self._zeroconf.unregister()
         if self._server is not None:
             self._server.close()
+        if self._reaper is not None:
+            self._reaper.cancel()
         if self.handlers:
             for handler in self.handlers.values():
-                if not handler.replies:  # idle: nothing to finish, end it now
-                    handler.reader.feed_eof()
+                if not handler.speaking:  # idle: nothing to finish, end it now
+                    handler.close()
             _done, pending = await asyncio.wait(
                 self.handlers, timeout=self.settings.shutdown_timeout
             )
@@ -115,14 +130,16 @@ class VerbaServer:
         assert self.app is not None
         peer = writer.get_extra_info("peername")
         name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
-        if len(self.handlers) >= self.settings.max_connections:
-            _LOGGER.warning("refusing %s: %d connections open", name, len(self.handlers))
+        if len(self.handlers) >= self.settings.max_connections and not await self._make_room():
+            _LOGGER.warning("refusing %s: %d connections open, every one speaking", name,
+                            len(self.handlers))
             with contextlib.suppress(ConnectionError):
                 await async_write_event(
                     Error(text="server busy: too many connections", code="busy").event(), writer
                 )
             writer.close()
             return
+        _keep_alive(writer)
         task = asyncio.current_task()
         assert task is not None
         handler = ConnectionHandler(self.app, reader, writer, name)
@@ -136,6 +153,32 @@ class VerbaServer:
             self.handlers.pop(task, None)
             self.app.metrics.connection(-1)
 
+    async def _make_room(self) -> bool:
+        """At the limit: close the longest-idle connection with no reply in progress (a
+        satellite that dropped off Wi-Fi leaves exactly such half-open connections)."""
+        idle = [(h.last_activity, task) for task, h in self.handlers.items() if not h.speaking]
+        if not idle:
+            return False
+        _, task = min(idle, key=lambda pair: pair[0])
+        victim = self.handlers[task]
+        _LOGGER.info("closing %s, idle for %.0f s, to make room for a new connection",
+                     victim.name, time.monotonic() - victim.last_activity)
+        victim.close(drop=True)
+        await asyncio.wait({task}, timeout=1.0)
+        return True
+
+    async def _close_idle_connections(self) -> None:
+        """Close connections that sent and received nothing for --idle-timeout seconds."""
+        limit = self.settings.idle_timeout
+        while True:
+            await asyncio.sleep(min(limit / 4, 5.0))
+            now = time.monotonic()
+            for handler in list(self.handlers.values()):
+                if now - handler.last_activity > limit:
+                    _LOGGER.info("closing %s: nothing sent or received for %.0f s",
+                                 handler.name, now - handler.last_activity)
+                    handler.close(drop=True)
+
     async def _serve_stdio(self) -> None:
         assert self.app is not None
         loop = asyncio.get_running_loop()
@@ -146,3 +189,16 @@ class VerbaServer:
         writer = asyncio.StreamWriter(transport, protocol, None, loop)
         handler = ConnectionHandler(self.app, reader, writer, "stdio", finish_on_eof=True)
         await handler.run()
+
+
+def _keep_alive(writer: asyncio.StreamWriter) -> None:
+    """TCP keepalive, so the kernel notices a peer that vanished (Wi-Fi gone, power cut)
+    within about two minutes instead of never."""
+    sock = writer.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE_S), ("TCP_KEEPINTVL", 10),
+                          ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, option):  # Linux; macOS lacks some
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)

@@ -194,7 +194,15 @@ class Settings:
     max_event_bytes: int = _server(
         256 * 1024, "largest Wyoming event (header + data + payload) accepted",
         checks=(positive,))
-    max_connections: int = _server(64, "concurrent client connections", checks=(positive,))
+    max_connections: int = _server(
+        64, "concurrent client connections; when all are taken, the longest-idle one without "
+        "a reply in progress is closed to make room", checks=(positive,))
+    write_timeout: float = _server(
+        10.0, "a client that reads nothing for this many seconds is dropped and its reply "
+        "cancelled (a frozen satellite must not hold anything)", checks=(positive,))
+    idle_timeout: float = _server(
+        120.0, "close a connection that sends and receives nothing for this many seconds "
+        "(0 = never); half-sent events count as nothing", checks=(not_negative,))
     first_sentence_chars: int = _server(
         100, "cut a longer first sentence at a clause boundary so audio starts sooner",
         checks=(positive,))

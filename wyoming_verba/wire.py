@@ -1,4 +1,5 @@
-"""Reading Wyoming events with limits.
+"""The Wyoming wire: reading events with limits, and encoding them for a write that
+never waits.
 
 `wyoming.event.async_read_event` has no size limits, lets a header without `type`
 raise KeyError and turns malformed JSON into a silent disconnect. This reader bounds
@@ -8,10 +9,11 @@ every read and says what was wrong, and whether the connection is still in sync
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from typing import Any
 
-from wyoming.event import Event
+from wyoming.event import Event, write_event
 
 
 class ProtocolError(Exception):
@@ -72,3 +74,11 @@ async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | No
             raise ProtocolError(f"{event_type}: data must be a JSON object", fatal=False)
         data.update(extra)
     return Event(type=event_type, data=data, payload=payload)
+
+
+def encode_event(event: Event) -> bytes:
+    """The event's bytes exactly as the wyoming library writes them (header line, data,
+    payload), so the caller can hand them to a socket without waiting for the peer."""
+    buffer = io.BytesIO()
+    write_event(event, buffer)
+    return buffer.getvalue()

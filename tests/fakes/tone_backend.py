@@ -48,6 +48,7 @@ class ToneBackend(Backend):
     spoken: list[str] = field(default_factory=list)  # sentences (or rests) fully spoken
     attempts: list[str] = field(default_factory=list)
     cancelled: int = 0
+    streams_ended: int = 0  # synthesize generators that have run their cleanup
 
     def voices(self) -> list[Voice]:
         return list(self.voices_)
@@ -82,6 +83,8 @@ class ToneBackend(Backend):
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
+        finally:
+            self.streams_ended += 1
         self.spoken.append(text)
 
 

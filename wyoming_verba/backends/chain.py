@@ -12,7 +12,8 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from ..pcm import Pcm
@@ -249,7 +250,7 @@ class BackendChain:
         choice: VoiceChoice,
         utterance: Utterance,
         outcome: SentenceOutcome | None = None,
-    ) -> AsyncIterator[tuple[str, Pcm]]:
+    ) -> AsyncGenerator[tuple[str, Pcm], None]:
         """Yield (backend name, PCM) for one sentence, failing over as needed."""
         outcome = outcome if outcome is not None else SentenceOutcome()
         remaining = sentence
@@ -265,17 +266,19 @@ class BackendChain:
             breaker.attempt()
             try:
                 stream = backend.synthesize(remaining, voice, speaker, utterance)
-                async for chunk in _with_timeouts(stream, self.sentence_timeout, backend.name):
-                    utterance.cancel.raise_if_cancelled()
-                    if isinstance(chunk, WordMark):
-                        marks.append(chunk)
-                        continue
-                    if not chunk.audio:
-                        continue
-                    if not sent:
-                        outcome.spoken_by.append(backend.name)
-                    sent += chunk.seconds
-                    yield backend.name, chunk
+                timed = _with_timeouts(stream, self.sentence_timeout, backend.name)
+                async with aclosing(timed) as chunks:  # the backend's stream ends here, now
+                    async for chunk in chunks:
+                        utterance.cancel.raise_if_cancelled()
+                        if isinstance(chunk, WordMark):
+                            marks.append(chunk)
+                            continue
+                        if not chunk.audio:
+                            continue
+                        if not sent:
+                            outcome.spoken_by.append(backend.name)
+                        sent += chunk.seconds
+                        yield backend.name, chunk
             except SynthesisCancelled:
                 raise
             except Exception as exc:  # a backend bug must not take the reply down
@@ -319,7 +322,7 @@ def _rest_after(text: str, marks: list[WordMark], sent_seconds: float) -> str:
 
 async def _with_timeouts(
     stream: AsyncIterator[Chunk], limit: float, name: str
-) -> AsyncIterator[Chunk]:
+) -> AsyncGenerator[Chunk, None]:
     """Bound the wait for the first and every later chunk; close the backend's stream
     whatever happens so it can release its resources."""
     iterator = stream.__aiter__()

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import Executor
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 from .base import CancelToken
@@ -39,7 +40,7 @@ async def stream_from_thread(
     cancel: CancelToken,
     executor: Executor | None = None,
     max_buffered: int = 64,
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Run the blocking `produce(emit, should_stop)` in `executor` and yield what it
     emits on the event loop as it is produced. `should_stop()` turns true when `cancel`
     is set or the consumer went away; a cancelled stream raises SynthesisCancelled (cut-off
@@ -97,7 +98,7 @@ async def iterate_in_thread(
     cancel: CancelToken,
     executor: Executor | None = None,
     max_buffered: int = 64,
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """`stream_from_thread` for a blocking generator: yields its items as produced."""
 
     def produce(emit: Callable[[T], None], should_stop: Callable[[], bool]) -> None:
@@ -106,5 +107,6 @@ async def iterate_in_thread(
                 break
             emit(item)
 
-    async for item in stream_from_thread(produce, cancel, executor, max_buffered):
-        yield item
+    async with aclosing(stream_from_thread(produce, cancel, executor, max_buffered)) as items:
+        async for item in items:
+            yield item

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -292,11 +293,12 @@ class CsmBackend(Backend):
             context = utterance.state.get("csm")
             if not isinstance(context, ReplyContext):
                 context = utterance.state["csm"] = ReplyContext()
-            async for pcm in iterate_in_thread(
+            async with aclosing(iterate_in_thread(
                 lambda: self._sentence(text, spec, speaker_id, context, should_stop, slot),
                 utterance.cancel, self._executor,
-            ):
-                yield pcm
+            )) as blocks:
+                async for pcm in blocks:
+                    yield pcm
         except BackendError:
             raise
         except Exception as exc:  # e.g. the worker was shut down under us

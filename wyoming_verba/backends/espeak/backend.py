@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 
 from ...pcm import Pcm
 from ...settings import Settings
@@ -113,8 +114,9 @@ class EspeakBackend(Backend):
             engine.speak(text, entry.identifier, emit, should_stop)
 
         try:
-            async for block in stream_from_thread(produce, cancel, espeak_executor()):
-                yield Pcm(block, engine.rate)
+            async with aclosing(stream_from_thread(produce, cancel, espeak_executor())) as blocks:
+                async for block in blocks:
+                    yield Pcm(block, engine.rate)
         except BackendError:  # SynthesisCancelled included: a cut-short sentence
             raise
         except Exception as exc:

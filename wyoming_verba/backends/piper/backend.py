@@ -58,6 +58,7 @@ from .voices import (
 _LOGGER = logging.getLogger(__name__)
 
 MAX_THREADS_PER_WORKER = 4
+STOP_JOIN_S = 0.5  # how long stop() waits for a sentence in synthesis (shutdown is bounded)
 WARMUP_TEXT = "Hello."
 
 
@@ -152,9 +153,13 @@ class PiperBackend(Backend):
             job.cancel.set()
             job.task.cancel()
         self._downloads.clear()
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
+            if not await asyncio.to_thread(pool.join, STOP_JOIN_S):
+                # Its voice stays loaded: freeing a session under a running thread crashes.
+                _LOGGER.warning("Piper is still finishing a sentence; exiting without it")
+                return
         self._loaded.clear()
 
     # --- voices ------------------------------------------------------------------------

@@ -60,6 +60,14 @@ class SentencePool:
         for _due, _n, future, _job in queued:
             future.cancel()
 
+    def join(self, timeout: float) -> bool:
+        """Wait for the sentences being synthesized to finish; True when all workers
+        ended. A worker killed inside onnxruntime at interpreter exit aborts the process."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
+
     def _work(self) -> None:
         while True:
             with self._ready:

@@ -1,0 +1,136 @@
+"""Clients that misbehave the way homes do must not hurt anyone else: a satellite that
+freezes and stops reading, connections left half-open when Wi-Fi drops, events sent by
+halves. Each case runs against a real server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+
+import pytest
+from wyoming.event import async_read_event
+
+from tests.client import speak
+
+FROZEN_TEXT = "Hello there. " + "and then " * 1100  # a first sentence, then ~10,000 chars
+
+
+def _line(obj: dict) -> bytes:
+    return json.dumps(obj).encode() + b"\n"
+
+
+async def frozen_client(port: int, text: str = FROZEN_TEXT) -> socket.socket:
+    """Ask for a long reply, then never read again (a receive buffer of a few KB, so
+    the server's writes back up at once, as they do for a satellite that froze)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    await asyncio.get_running_loop().sock_sendall(
+        sock, _line({"type": "synthesize", "data": {"text": text}}))
+    return sock
+
+
+async def wait_for(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return predicate()
+
+
+@pytest.mark.parametrize("backend", ["espeak", "piper"])
+async def test_a_frozen_client_does_not_stall_the_others(verba_server, backend):
+    if backend == "piper":
+        pytest.importorskip("piper")
+    srv = await verba_server("--backend", backend, "--no-piper-download",
+                             "--write-timeout", "4", "--max-text-chars", "20000")
+    frozen = await frozen_client(srv.server.port)
+    try:
+        await asyncio.sleep(3.0)  # the frozen reply has long since filled every buffer
+        assert len(srv.server.handlers) == 1  # still connected: within --write-timeout
+        # Everybody else is served as usual while the frozen client is still there.
+        for i in range(3):
+            reply = await asyncio.wait_for(speak(srv.uri, f"Reply number {i} is here."), 10)
+            assert reply.errors == [] and reply.seconds > 0.8
+        # After --write-timeout without reading, it is dropped and its reply cancelled.
+        assert await wait_for(lambda: not srv.server.handlers, 10)
+    finally:
+        frozen.close()
+
+
+async def test_a_frozen_client_is_dropped_after_the_write_timeout(verba_server, caplog):
+    caplog.set_level("INFO")
+    srv = await verba_server("--backend", "espeak", "--write-timeout", "1",
+                             "--max-text-chars", "20000")
+    frozen = await frozen_client(srv.server.port)
+    try:
+        started = time.monotonic()
+        assert await wait_for(lambda: srv.server.handlers, 5)
+        assert await wait_for(lambda: not srv.server.handlers, 10)
+        assert time.monotonic() - started < 8  # one second of no reading, not forever
+        assert "read nothing for 1 s: dropping it" in caplog.text
+        assert "outcome=cancelled" in caplog.text
+        assert "Traceback" not in caplog.text
+    finally:
+        frozen.close()
+
+
+async def test_silent_connections_over_the_limit_make_room(verba_server):
+    """Connections that never send anything (half-open, left by a satellite that dropped
+    off Wi-Fi) must not keep new clients out."""
+    srv = await verba_server("--backend", "espeak", "--max-connections", "4")
+    silent = [socket.create_connection(("127.0.0.1", srv.server.port)) for _ in range(6)]
+    try:
+        for i in range(3):
+            reply = await asyncio.wait_for(speak(srv.uri, f"Request {i} gets through."), 10)
+            assert reply.errors == [] and reply.seconds > 0.5
+        assert len(srv.server.handlers) <= 4
+    finally:
+        for sock in silent:
+            sock.close()
+
+
+async def test_idle_connections_are_closed_after_the_idle_timeout(verba_server):
+    srv = await verba_server("--backend", "espeak", "--idle-timeout", "1")
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.server.port)
+    writer.write(_line({"type": "ping"}))
+    assert (await asyncio.wait_for(async_read_event(reader), 5)).type == "pong"
+    started = time.monotonic()
+    assert await asyncio.wait_for(async_read_event(reader), 10) is None  # closed by us
+    assert 0.9 < time.monotonic() - started < 5
+    writer.close()
+
+
+async def test_a_half_sent_event_does_not_hold_a_slot(verba_server):
+    srv = await verba_server("--backend", "espeak", "--idle-timeout", "1")
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.server.port)
+    header = {"type": "synthesize", "data_length": 100}
+    writer.write(json.dumps(header).encode() + b"\n" + b'{"text": "Hel')  # 13 of 100 bytes
+    await writer.drain()
+    assert await asyncio.wait_for(async_read_event(reader), 10) is None
+    assert await wait_for(lambda: not srv.server.handlers, 5)
+    writer.close()
+
+
+async def test_a_reply_in_progress_is_not_idle(verba_server):
+    """The idle timeout counts what is sent too: a long reply outlives it."""
+    srv = await verba_server("--backend", "espeak", "--idle-timeout", "1")
+    reply = await speak(srv.uri, "Hello, this reply is long. " * 12)
+    assert reply.errors == [] and reply.seconds > 10
+
+
+async def test_connections_use_tcp_keepalive(verba_server):
+    srv = await verba_server("--backend", "espeak")
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.server.port)
+    writer.write(_line({"type": "ping"}))
+    assert (await asyncio.wait_for(async_read_event(reader), 5)).type == "pong"
+    (handler,) = srv.server.handlers.values()
+    sock = handler.writer.get_extra_info("socket")
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
+    writer.close()
