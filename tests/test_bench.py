@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -248,3 +249,14 @@ async def test_fake_edge_script_measures_edge_offline(tmp_path) -> None:
     assert edge["name"] == "edge" and edge["summary"]["errors"] == 0
     # The fake's injected service delay shows up as the time to first audio.
     assert 0.25 <= edge["summary"]["first_audio_p50"] < 0.25 + 0.3
+
+
+async def test_plot_without_matplotlib_names_the_extra_before_running(
+    verba_server, monkeypatch, capsys
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    srv = await verba_server(backends=[ToneBackend()])
+    with pytest.raises(SystemExit) as exit_info:
+        await amain(["--uri", srv.uri, "--runs", "1", "--plot", "out.png"])
+    assert exit_info.value.code == 2
+    assert "pip install 'wyoming-verba[bench]'" in capsys.readouterr().err

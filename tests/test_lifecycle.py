@@ -355,3 +355,5 @@ async def test_port_in_use_exits_1(tmp_path):
         )
         _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 1 and b"address already in use" in err.lower()
+    assert f"cannot listen on tcp://127.0.0.1:{port}".encode() in err
+    assert b"speaking with" not in err  # it failed before starting any backend

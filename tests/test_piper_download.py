@@ -244,6 +244,85 @@ async def test_unknown_voice_names_are_fetched_on_request_only_when_downloads_ar
     on = PiperBackend(Settings(data_dirs=(tmp_path,)))
     off = PiperBackend(Settings(data_dirs=(tmp_path,), piper_download=False))
     wanted = on.find_voice("de_DE-thorsten-medium")
-    assert wanted is not None and not wanted.installed and wanted.languages == ("de_DE",)
+    assert wanted is not None and not wanted.installed and wanted.languages == ("de-DE",)
     assert off.find_voice("de_DE-thorsten-medium") is None
     assert on.find_voice("not a piper voice") is None
+
+
+THORSTEN = {"key": "de_DE-thorsten-medium", "quality": "medium",
+            "language": {"code": "de_DE", "family": "de", "region": "DE"}, "files": {}}
+
+
+@pytest.fixture
+async def big_repo(joe_bytes) -> AsyncIterator[Repo]:
+    """A repository whose catalogue lists a second voice besides joe."""
+    model, config = joe_bytes
+    listing = catalogue(model, config, others={"de_DE-thorsten-medium": THORSTEN})
+    repo = Repo({f"base/{MODEL_PATH}": model, f"base/{CONFIG_PATH}": config,
+                 "base/voices.json": listing})
+    server = await asyncio.start_server(repo.handle, "127.0.0.1", 0)
+    repo.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/base"
+    async with server:
+        yield repo
+
+
+async def listed(backend: PiperBackend) -> dict[str, bool]:
+    for _ in range(100):  # the catalogue is read in the background
+        voices = {v.name: v.installed for v in backend.voices()}
+        if "de_DE-thorsten-medium" in voices:
+            break
+        await asyncio.sleep(0.05)
+    return {v.name: v.installed for v in backend.voices()}
+
+
+async def test_the_repository_catalogue_is_offered_as_installed(big_repo, tmp_path):
+    backend = PiperBackend(settings_for(big_repo.url, tmp_path))
+    await backend.start()
+    try:
+        voices = await listed(backend)
+        assert voices["de_DE-thorsten-medium"] is True  # chosen in HA, fetched when asked
+        assert voices[VOICE] is True  # the bundled one
+        thorsten = backend.find_voice("de_DE-thorsten-medium")
+        assert thorsten.languages == ("de-DE",) and "first use" in thorsten.description
+        # A stand-in for German is never a voice that would first have to be downloaded.
+        assert backend.find_voice(language="de-DE") is None
+        assert backend.default_voice.name == VOICE
+    finally:
+        await backend.stop()
+
+
+async def test_downloads_off_or_no_repository_offers_only_voices_on_disk(big_repo, tmp_path):
+    off = PiperBackend(settings_for(big_repo.url, tmp_path, piper_download=False))
+    offline = PiperBackend(settings_for(f"http://127.0.0.1:{closed_port()}/x", tmp_path))
+    for backend in (off, offline):
+        await backend.start()
+    try:
+        await asyncio.sleep(0.5)
+        assert [v.name for v in off.voices()] == [VOICE]
+        assert [v.name for v in offline.voices()] == [VOICE]
+    finally:
+        for backend in (off, offline):
+            await backend.stop()
+
+
+async def test_a_catalogue_voice_is_spoken_by_a_stand_in_while_it_downloads(
+    verba_server, big_repo, tmp_path, no_bundled_voice
+):
+    from tests import client
+
+    big_repo.hold = asyncio.Event()  # the model download takes its time
+    srv = await verba_server("--backend", "piper,espeak", "--piper-download-url",
+                             big_repo.url, "--piper-download-wait", "0.2",
+                             "--piper-voice", "en_US-joe-medium")
+    try:
+        for _ in range(100):
+            info = await client.describe(srv.uri)
+            names = {v.name: v for p in info.tts for v in p.voices}
+            if "de_DE-thorsten-medium" in names:
+                break
+            await asyncio.sleep(0.05)
+        assert names[VOICE].installed and names[VOICE].languages == ["en-US"]
+        reply = await client.speak(srv.uri, "Spoken by a stand-in.", voice=VOICE)
+        assert reply.errors == [] and reply.seconds > 0.5  # espeak, while joe downloads
+    finally:
+        big_repo.hold.set()

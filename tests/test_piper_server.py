@@ -47,7 +47,7 @@ async def test_describe_lists_the_bundled_voice(piper_server):
     info = await describe(piper_server.uri)
     voices = {v.name: v for v in info.tts[0].voices}
     assert voices[VOICE].installed
-    assert voices[VOICE].languages == ["en_US"]
+    assert voices[VOICE].languages == ["en-US"]
     assert voices[VOICE].attribution.name == "Piper"
 
 
@@ -88,7 +88,7 @@ async def test_voice_listing_from_the_data_dir(verba_server, tmp_path):
     voices = {v.name: v for v in (await describe(server.uri)).tts[0].voices}
     assert voices["en_GB-pair-medium"].installed
     assert [s.name for s in voices["en_GB-pair-medium"].speakers] == ["ann", "ben"]
-    assert voices["en_GB-pair-medium"].languages == ["en_GB"]
+    assert voices["en_GB-pair-medium"].languages == ["en-GB"]
     assert "en_GB-half-medium" not in voices
     assert voices[VOICE].installed  # the bundled voice is always there
 

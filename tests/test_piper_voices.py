@@ -56,7 +56,7 @@ def test_lists_voices_from_data_dir_with_language_and_speakers(tmp_path):
     trio = voices["en_GB-trio-low"]
     # speakers in id order, language from the JSON (not the file name)
     assert trio.speakers == ("alice", "bob", "carol")
-    assert trio.voice().languages == ("en_GB",)
+    assert trio.voice().languages == ("en-GB",)
     assert trio.description == "trio (low)"
     assert trio.sample_rate == 22050
     assert voices["en_US-joe-medium"].speakers == ()
@@ -144,7 +144,7 @@ def test_language_falls_back_to_the_name(tmp_path):
     del config["language"]
     add_voice(tmp_path, "fr_FR-someone-medium", config)
     voices = VoiceDirectory((tmp_path,), include_bundled=False).scan()
-    assert voices["fr_FR-someone-medium"].language == "fr_FR"
+    assert voices["fr_FR-someone-medium"].language == "fr-FR"
 
 
 def test_speakers_without_a_map_are_numbered():

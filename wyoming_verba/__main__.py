@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:  # e.g. the port is taken
-        print(f"wyoming-verba: {exc}", file=sys.stderr)
+        print(f"wyoming-verba: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 

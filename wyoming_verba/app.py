@@ -13,6 +13,7 @@ from .audio import AudioFormat
 from .backends.chain import BackendChain
 from .backends.factory import attribution
 from .cache import AudioCache
+from .languages import bcp47
 from .metrics import Metrics
 from .settings import Settings
 
@@ -41,6 +42,9 @@ class App:
     def info(self) -> Info:
         voices = []
         for backend, voice in self.chain.voices():
+            languages = advertised_languages(voice.languages)
+            if not languages:
+                continue  # Home Assistant could not offer it under any language
             who, url = attribution(backend.name)
             voices.append(
                 TtsVoice(
@@ -49,7 +53,7 @@ class App:
                     attribution=Attribution(name=who, url=url),
                     installed=voice.installed,
                     version=None,
-                    languages=list(voice.languages),
+                    languages=languages,
                     speakers=[TtsVoiceSpeaker(s) for s in voice.speakers] or None,
                 )
             )
@@ -64,3 +68,13 @@ class App:
             supports_synthesize_streaming=True,
         )
         return Info(tts=[program])
+
+
+def advertised_languages(tags: tuple[str, ...]) -> list[str]:
+    """A voice's languages as valid BCP-47 tags, one spelling each, in order."""
+    out: list[str] = []
+    for tag in tags:
+        valid = bcp47(tag)
+        if valid and valid not in out:
+            out.append(valid)
+    return out

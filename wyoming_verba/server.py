@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 import time
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 
 from wyoming.error import Error
 from wyoming.event import async_get_stdin, async_write_event
@@ -63,18 +63,11 @@ class VerbaServer:
         `wait_for_backends`, serve after `--startup-wait` seconds with the backends that
         are up; the others join later."""
         parsed = urlparse(self.settings.uri)
-        limit = self.settings.max_event_bytes
-        if parsed.scheme == "tcp":
-            self._server = await asyncio.start_server(
-                self._accept, parsed.hostname or "0.0.0.0", parsed.port, limit=limit,
-                start_serving=False,
-            )
-            self.port = self._server.sockets[0].getsockname()[1]
-        elif parsed.scheme == "unix":
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(parsed.path)
-            self._server = await asyncio.start_unix_server(
-                self._accept, parsed.path, limit=limit, start_serving=False)
+        try:
+            await self._bind(parsed)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise OSError(exc.errno, f"cannot listen on {self.settings.uri}: {reason}") from exc
         metrics = Metrics(self.settings.metrics_port)
         await self.chain.start(None if wait_for_backends else self.settings.startup_wait)
         self.app = App(self.settings, self.chain, metrics)
@@ -93,6 +86,20 @@ class VerbaServer:
             except Exception as exc:  # discovery is a convenience, not a reason to die
                 _LOGGER.warning("zeroconf registration failed: %s", exc)
                 self._zeroconf = None
+
+    async def _bind(self, parsed: ParseResult) -> None:
+        limit = self.settings.max_event_bytes
+        if parsed.scheme == "tcp":
+            self._server = await asyncio.start_server(
+                self._accept, parsed.hostname or "0.0.0.0", parsed.port, limit=limit,
+                start_serving=False,
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+        elif parsed.scheme == "unix":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(parsed.path)
+            self._server = await asyncio.start_unix_server(
+                self._accept, parsed.path, limit=limit, start_serving=False)
 
     async def wait(self) -> None:
         """Run until the listener is closed (or stdin ends)."""

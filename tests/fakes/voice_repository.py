@@ -48,14 +48,17 @@ class Repo:
             writer.close()
 
 
-def catalogue(model: bytes, config: bytes, voice: str = VOICE) -> bytes:
-    """voices.json as the real repository has it, listing one voice."""
+def catalogue(model: bytes, config: bytes, voice: str = VOICE,
+              others: dict[str, dict] | None = None) -> bytes:
+    """voices.json as the real repository has it: `voice` with its files, and `others`
+    (name → entry) listed but not served."""
 
     def entry(data: bytes) -> dict:
         return {"size_bytes": len(data), "md5_digest": hashlib.md5(data).hexdigest()}
 
     model_path, config_path = repository_paths(voice)
-    return json.dumps({voice: {"key": voice, "files": {
+    listed = {voice: {"key": voice, "files": {
         model_path: entry(model), config_path: entry(config),
         model_path.rsplit("/", 1)[0] + "/MODEL_CARD": entry(b"card"),
-    }}}).encode()
+    }}}
+    return json.dumps({**listed, **(others or {})}).encode()

@@ -28,7 +28,10 @@ Chunk = Pcm | WordMark
 
 @dataclass(frozen=True)
 class Voice:
-    """A voice as listed in `info`. `installed` must be honest: usable right now."""
+    """A voice as listed in `info`. `installed` means speakable without the user acting
+    (not a gated model, not a voice missing with downloads off). It does not follow the
+    backend's health: while the backend is down the chain speaks it with a stand-in, and
+    Home Assistant must not lose the voice's language meanwhile."""
 
     name: str
     languages: tuple[str, ...]
@@ -134,6 +137,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def voices(self) -> list[Voice]:
         """Every voice this backend knows, with an honest `installed` flag."""
+
+    def available(self) -> bool:
+        """Worth sending a sentence to right now (a network backend that knows its
+        service is unreachable says no). Health only: it never changes `installed`."""
+        return True
 
     @property
     def default_voice(self) -> Voice | None:

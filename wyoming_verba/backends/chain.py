@@ -9,7 +9,6 @@ a cool-down period (circuit breaker) and probed again afterwards."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -28,7 +27,6 @@ from .base import (
     Voice,
     VoiceNotFound,
     WordMark,
-    find_voice_for_language,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -177,21 +175,19 @@ class BackendChain:
     # --- voices --------------------------------------------------------------------
 
     def usable(self, backend: Backend) -> bool:
-        return backend in self.live and not self.breakers[backend.name].is_open
+        return (backend in self.live and not self.breakers[backend.name].is_open
+                and backend.available())
 
     def voices(self) -> list[tuple[Backend, Voice]]:
-        """Every live backend's voices; `installed` is false while a backend cools down."""
+        """Every live backend's voices, as the backends list them: a backend cooling down
+        keeps its voices (the chain stands in for them), so the list does not flap."""
         listed: list[tuple[Backend, Voice]] = []
         seen: set[str] = set()
         for backend in self.live:
-            usable = self.usable(backend)
             for voice in backend.voices():
-                if voice.name in seen:
-                    continue
-                seen.add(voice.name)
-                if not usable and voice.installed:
-                    voice = dataclasses.replace(voice, installed=False)
-                listed.append((backend, voice))
+                if voice.name not in seen:
+                    seen.add(voice.name)
+                    listed.append((backend, voice))
         return listed
 
     def resolve(
@@ -226,7 +222,7 @@ class BackendChain:
             if voice is not None and voice.installed:
                 return voice, None
         if choice.language:  # a named voice on another backend maps to the same language
-            voice = find_voice_for_language(backend.voices(), choice.language)
+            voice = backend.find_voice(language=choice.language)
             if voice is not None:
                 return voice, None
         voice = backend.default_voice

@@ -105,6 +105,11 @@ async def amain(argv: Sequence[str] | None = None, *, stdout: TextIO | None = No
     stdout = stdout or sys.stdout
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.plot:  # say so now, not after the whole benchmark has run
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error("--plot needs matplotlib: pip install 'wyoming-verba[bench]'")
     names = backend_names(args)
     if bool(args.uri) == bool(names):
         parser.error("give either --uri, or --backend/--compare")

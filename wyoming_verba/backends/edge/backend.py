@@ -145,9 +145,7 @@ class EdgeBackend(Backend):
         _LOGGER.info("Edge is reachable again: %d voices", len(self._entries))
 
     def _set_usable(self, usable: bool) -> None:
-        if usable != self._usable:
-            self._usable = usable
-            self._rebuild_voices()
+        self._usable = usable
         if not usable and (self._reprobe is None or self._reprobe.done()):
             try:
                 self._reprobe = asyncio.get_running_loop().create_task(self._reprobe_loop())
@@ -165,10 +163,14 @@ class EdgeBackend(Backend):
         default = self.settings.edge_voice
         ordered = sorted(entries.values(),
                          key=lambda e: (e["ShortName"] != default, e["Locale"], e["ShortName"]))
-        self._voices = [edge_voices.to_voice(e, self._usable) for e in ordered]
+        self._voices = [edge_voices.to_voice(e) for e in ordered]
 
     def voices(self) -> list[Voice]:
         return list(self._voices)
+
+    def available(self) -> bool:
+        """False while the voice list or the last sentence says Edge is unreachable."""
+        return self._usable
 
     # --- synthesis -----------------------------------------------------------------
 

@@ -57,7 +57,7 @@ def entry(short_name: str, locale: str = "", gender: str = "") -> dict[str, Any]
 BUILTIN_VOICES: list[dict[str, Any]] = [entry(f"{loc}-{n}", loc, g) for loc, n, g in _BUILTIN]
 
 
-def to_voice(item: dict[str, Any], installed: bool) -> Voice:
+def to_voice(item: dict[str, Any]) -> Voice:
     name = item["ShortName"]
     gender = item.get("Gender") or ""
     friendly = item.get("FriendlyName") or ""
@@ -66,7 +66,6 @@ def to_voice(item: dict[str, Any], installed: bool) -> Voice:
         name=name,
         languages=(item.get("Locale") or name.rsplit("-", 1)[0],),
         description=description,
-        installed=installed,
     )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...languages import bcp47
 from ..base import Voice
 
 # Dialect codes that espeak spells like regions ("ca-ba" is not Bosnia, "ru-cl" not Chile).
-_LANGUAGE_OVERRIDES = {"ca-ba": "ca", "ca-nw": "ca", "ca-va": "ca", "ru-cl": "ru"}
+_LANGUAGE_OVERRIDES = {"ca-ba": "ca", "ca-nw": "ca", "ca-va": "ca", "ru-cl": "ru",
+                       "piqd": "tlh"}  # espeak's Klingon; ISO 639-2 says tlh
 _HIDDEN_VOICES = {"art/xex"}  # espeak-ng's own test language
 
 
@@ -62,9 +64,11 @@ def voice_entries(raw: list[tuple[str, str, list[str]]]) -> list[VoiceEntry]:
         used.add(name)
         normalized: list[str] = []
         for lang in espeak_langs:
-            tag = normalize_language(lang)
+            tag = bcp47(normalize_language(lang))  # None for espeak's invented codes ("py")
             if tag and tag not in normalized:
                 normalized.append(tag)
+        if not normalized:
+            continue  # no language Home Assistant could offer it under
         # A bare "en" next to "en-US" says nothing more and clutters Home Assistant's list.
         languages = tuple(
             tag for tag in normalized

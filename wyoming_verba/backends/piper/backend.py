@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ...languages import bcp47
 from ...pcm import Pcm, float_to_int16
 from ...settings import Settings
 from ..base import (
@@ -42,6 +43,7 @@ from ..base import (
     Utterance,
     Voice,
     VoiceNotFound,
+    find_voice_for_language,
 )
 from .download import DownloadProgress, VoiceDownloader
 from .pool import SentencePool, reply_deadline
@@ -53,6 +55,7 @@ from .voices import (
     VoiceFiles,
     language_from_name,
     read_voice_config,
+    speakers_from_config,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -107,6 +110,10 @@ class PiperBackend(Backend):
         self._downloads: dict[str, _Download] = {}
         self._providers: list[str] = ["CPUExecutionProvider"]
         self._warned_speakers: set[tuple[str, str]] = set()
+        # The repository's voices (name -> Voice), once it answered: offered as installed,
+        # downloaded on first use, as wyoming-piper users know them.
+        self._catalogue: dict[str, Voice] = {}
+        self._catalogue_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -120,6 +127,9 @@ class PiperBackend(Backend):
             ) from exc
         self._providers = _providers(self.settings.piper_cuda)
         self._pool = SentencePool(self._workers)
+        if self.settings.piper_download:
+            self._catalogue_task = asyncio.create_task(self._read_catalogue(),
+                                                       name="piper-catalogue")
         wanted = self.settings.piper_voice
         files = await asyncio.to_thread(self._dirs.find, wanted)
         if files is None and self.settings.piper_download and VOICE_NAME.match(wanted):
@@ -149,6 +159,9 @@ class PiperBackend(Backend):
                      self._workers, self._threads, self._providers[0])
 
     async def stop(self) -> None:
+        if self._catalogue_task is not None:
+            self._catalogue_task.cancel()
+            await asyncio.wait({self._catalogue_task})
         for job in self._downloads.values():
             job.cancel.set()
             job.task.cancel()
@@ -172,6 +185,11 @@ class PiperBackend(Backend):
                 voice = replace(voice, installed=False)
             listed.append(voice)
         present = {v.name for v in listed}
+        if self.settings.piper_download:
+            for voice in self._catalogue.values():
+                if voice.name not in present:
+                    present.add(voice.name)
+                    listed.append(voice)
         missing = [self.settings.piper_voice] if self.settings.piper_download else []
         for name in [*missing, *self._downloads]:
             if name not in present and VOICE_NAME.match(name):
@@ -179,9 +197,12 @@ class PiperBackend(Backend):
                 listed.append(_downloadable(name))
         return listed
 
+    def _on_disk(self) -> list[Voice]:
+        return [v for v in self.voices() if v.installed and v.name in self._dirs.scan()]
+
     @property
     def default_voice(self) -> Voice | None:
-        installed = [v for v in self.voices() if v.installed]
+        installed = self._on_disk()  # never a voice that would have to be downloaded first
         for wanted in (self.settings.piper_voice, BUNDLED_VOICE):
             for voice in installed:
                 if voice.name == wanted:
@@ -189,6 +210,8 @@ class PiperBackend(Backend):
         return installed[0] if installed else None
 
     def find_voice(self, name: str | None = None, language: str | None = None) -> Voice | None:
+        if not name and language:  # a stand-in: a voice on disk, not a download
+            return find_voice_for_language(self._on_disk(), language)
         found = super().find_voice(name, language)
         if found is None and name and self.settings.piper_download and VOICE_NAME.match(name):
             return _downloadable(name)  # fetched when first spoken
@@ -309,6 +332,23 @@ class PiperBackend(Backend):
 
     # --- downloading -------------------------------------------------------------------
 
+    async def _read_catalogue(self) -> None:
+        """Read the repository's voice list; while it does not answer, only the voices on
+        disk are offered, and it is asked again after each cool-down."""
+        while True:
+            try:
+                entries = await asyncio.to_thread(self._downloader.catalogue)
+            except BackendError as exc:
+                _LOGGER.info("Piper voice repository not readable (%s): offering the voices "
+                             "on disk only", exc)
+                await asyncio.sleep(max(self.settings.cooldown, 5.0))
+                continue
+            self._catalogue = {name: _catalogue_voice(name, entry)
+                               for name, entry in sorted(entries.items())}
+            _LOGGER.info("Piper voice repository: %d voices, downloaded on first use",
+                         len(self._catalogue))
+            return
+
     def _start_download(self, name: str) -> _Download:
         job = self._downloads.get(name)
         if job is not None:
@@ -416,6 +456,18 @@ def _providers(cuda: bool) -> list[str]:
     _LOGGER.warning("--piper-cuda: this onnxruntime has no CUDA provider "
                     "(pip install onnxruntime-gpu); using the CPU")
     return ["CPUExecutionProvider"]
+
+
+def _catalogue_voice(name: str, entry: dict[str, Any]) -> Voice:
+    """A voice from voices.json, offered as installed: asking for it downloads it."""
+    language = entry.get("language")
+    code = language.get("code") if isinstance(language, dict) else None
+    tag = bcp47(str(code or "")) or language_from_name(name)
+    names = speakers_from_config(entry)
+    quality = entry.get("quality")
+    description = f"{name} ({quality}), downloaded on first use" if quality else (
+        f"{name}, downloaded on first use")
+    return Voice(name, (tag,) if tag else (), description, speakers=names)
 
 
 def _downloadable(name: str) -> Voice:

@@ -118,6 +118,25 @@ class VoiceDownloader:
         _LOGGER.info("downloaded Piper voice %s into %s", name, self.data_dir)
         return model_dest, config_dest
 
+    def catalogue(self) -> dict[str, dict[str, Any]]:
+        """The repository's voices.json: every voice it offers. Raises
+        BackendUnavailable when the repository cannot be reached or read."""
+        url = self.url(CATALOGUE)
+        try:
+            with self._open(url, CATALOGUE) as response:
+                data = json.loads(response.read())
+        except VoiceNotFound as exc:
+            raise BackendUnavailable(f"no {CATALOGUE} at {self.base_url}",
+                                     backend="piper") from exc
+        except (ValueError, http.client.HTTPException, OSError) as exc:
+            raise BackendUnavailable(f"unreadable {CATALOGUE} at {self.base_url}: {exc}",
+                                     backend="piper") from exc
+        if not isinstance(data, dict):
+            raise BackendUnavailable(f"{CATALOGUE} at {self.base_url} is not a JSON object",
+                                     backend="piper")
+        return {name: entry for name, entry in data.items()
+                if VOICE_NAME.match(name) and isinstance(entry, dict)}
+
     # --- internals -----------------------------------------------------------------
 
     def _catalogue(self, name: str) -> dict[str, Any] | None:

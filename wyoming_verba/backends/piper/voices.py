@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...languages import bcp47
 from ..base import Voice
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,8 +62,9 @@ class VoiceConfigError(ValueError):
 
 
 def language_from_name(name: str) -> str:
+    """en_US-joe-medium → en-US (BCP-47, as every backend spells it)."""
     match = VOICE_NAME.match(name)
-    return f"{match['family']}_{match['region']}" if match else ""
+    return bcp47(f"{match['family']}-{match['region']}") or "" if match else ""
 
 
 def speakers_from_config(config: dict[str, Any]) -> tuple[str, ...]:
@@ -81,9 +83,9 @@ def read_voice_config(name: str, model: Path, config_path: Path) -> VoiceFiles:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise VoiceConfigError(f"{config_path}: not a Piper voice config ({exc})") from exc
     lang = config.get("language") or {}
-    language = (lang.get("code") if isinstance(lang, dict) else None) or language_from_name(name)
-    if not language:
-        language = str((config.get("espeak") or {}).get("voice", ""))
+    code = lang.get("code") if isinstance(lang, dict) else None
+    espeak_voice = str((config.get("espeak") or {}).get("voice", ""))
+    language = bcp47(str(code or "")) or language_from_name(name) or bcp47(espeak_voice) or ""
     quality = (config.get("audio") or {}).get("quality") or ""
     dataset = config.get("dataset") or name
     description = f"{dataset} ({quality})" if quality else str(dataset)

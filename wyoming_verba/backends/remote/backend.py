@@ -5,7 +5,8 @@ One short-lived connection per sentence: a plain `synthesize` works with every W
 TTS server, a dead connection never poisons the next sentence, and loopback/LAN
 connects cost about a millisecond. The remote's voices come from its `describe`,
 refreshed in the background, so a GPU host that boots after Home Assistant shows up
-on its own and a host that goes away is listed as not installed."""
+on its own; while a host is away the chain passes it by (`available`) and stands in for
+its voices."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -160,9 +161,10 @@ class RemoteBackend(Backend):
     # --- voices ----------------------------------------------------------------
 
     def voices(self) -> list[Voice]:
-        if self._up:
-            return list(self._voices)
-        return [replace(v, installed=False) for v in self._voices]
+        return list(self._voices)  # as the remote described them, up or not
+
+    def available(self) -> bool:
+        return self._up
 
     async def refresh_voices(self) -> list[Voice]:
         """Ask the remote's `describe` for its voices. Raises BackendError."""
@@ -224,8 +226,8 @@ class RemoteBackend(Backend):
             self._refresh_now.set()  # answered a sentence but we never saw its voices
 
     def _lost(self) -> None:
-        """A sentence could not reach the remote: list its voices as not installed (the
-        chain then stops sending it sentences) and probe it once now, so a dropped
+        """A sentence could not reach the remote: mark it unavailable (the chain then
+        stops sending it sentences) and probe it once now, so a dropped
         connection to a healthy host costs one sentence, not a whole cool-down."""
         self._mark(up=False)
         self._refresh_now.set()
