@@ -2,6 +2,11 @@
 
 Scenarios:
   fast       espeak-ng (real) alone.
+  hostile    the same, with clients that misbehave the way homes do present throughout: a
+             frozen satellite (asks for a long reply, then never reads; replaced by a new
+             one whenever the server drops it) and `--silent` connections that never send
+             anything, more than --max-connections leaves room for. Compare its first
+             audio with `fast`: the others must not notice.
   saturated  a slow single-stream backend (a test tone with a delay, standing in for the
              GPU) in front of espeak; it refuses with BackendBusy once `--queue` requests
              wait, so the chain sends those sentences to espeak.
@@ -10,7 +15,7 @@ Each request opens a connection like Home Assistant does (plain `synthesize`, re
 `audio-stop`). A prober sends `describe` on a fresh connection every 100 ms throughout.
 RSS is read before and after the measured requests (after a warm-up and a GC).
 
-    python -m tools.benchmarks.load_test     # 50 clients x 20 requests, both scenarios
+    python -m tools.benchmarks.load_test     # 50 clients x 20 requests, every scenario
     python -m tools.benchmarks.load_test --clients 10 --requests 5 --json
 """
 
@@ -18,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import logging
+import socket
 import statistics
 import sys
 import time
@@ -166,9 +173,72 @@ async def load(uri: str, clients: int, requests: int, result: Result) -> None:
     await asyncio.gather(*(client() for _ in range(clients)))
 
 
+class DropCounter(logging.Handler):
+    """Counts the server's "dropping it" lines: frozen clients it let go."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.dropped = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "dropping it" in record.getMessage():
+            self.dropped += 1
+
+
+async def frozen_satellites(port: int, stop: asyncio.Event) -> None:
+    """Always one client that asked for a long reply and reads nothing."""
+    loop = asyncio.get_running_loop()
+    text = "Hello there. " + "and then " * 1100
+    while not stop.is_set():
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, ("127.0.0.1", port))
+            await loop.sock_sendall(sock, (json.dumps(
+                {"type": "synthesize", "data": {"text": text}}) + "\n").encode())
+            while not _peer_closed(sock):  # until the server drops it
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+                if stop.is_set():
+                    break
+        except OSError:
+            await asyncio.sleep(0.1)
+        finally:
+            sock.close()
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0 or _eof(sock)
+
+
+def _eof(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+async def silent_connections(port: int, count: int, stop: asyncio.Event) -> None:
+    """`count` connections that never send a byte (kept at that number)."""
+    held: list[asyncio.StreamWriter] = []
+    while not stop.is_set():
+        held = [w for w in held if not w.is_closing()]
+        while len(held) < count:
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                held.append(writer)
+        await asyncio.sleep(0.5)
+    for writer in held:
+        writer.close()
+
+
 async def run_scenario(name: str, args: argparse.Namespace) -> Result:
     settings = load_settings(["--uri", "tcp://127.0.0.1:0", "--backend", "espeak",
-                              "--max-connections", str(args.clients * 2 + 10)], env={})
+                              "--max-connections", str(args.clients + 10),
+                              "--max-text-chars", "20000"], env={})
     espeak, _ = build_backends(settings)
     slow = None
     backends: list[Backend] = list(espeak)
@@ -187,14 +257,27 @@ async def run_scenario(name: str, args: argparse.Namespace) -> Result:
         result.rss_before = rss_mb()
         stop = asyncio.Event()
         probe = asyncio.create_task(prober(uri, result, stop))
+        drops = DropCounter()
+        logging.getLogger("wyoming_verba.handler").addHandler(drops)
+        logging.getLogger("wyoming_verba.handler").setLevel(logging.INFO)
+        hostile = []
+        if name == "hostile":
+            hostile = [asyncio.create_task(frozen_satellites(server.port or 0, stop)),
+                       asyncio.create_task(silent_connections(server.port or 0, args.silent,
+                                                              stop))]
+            await asyncio.sleep(1.0)  # the frozen reply fills its buffers first
         t0 = time.perf_counter()
         await load(uri, args.clients, args.requests, result)
         result.seconds = time.perf_counter() - t0
         stop.set()
-        await probe
+        await asyncio.gather(probe, *hostile)
+        logging.getLogger("wyoming_verba.handler").removeHandler(drops)
+        if name == "hostile":
+            result.spoken_by["frozen_dropped"] = drops.dropped
+        await asyncio.sleep(0.5)  # let the handlers of connections closed just now end
         gc.collect()
         result.rss_after = rss_mb()
-        result.spoken_by = dict(tone_counts(slow, server))
+        result.spoken_by.update(tone_counts(slow, server))
         result.spoken_by["leaked_handlers"] = len(server.handlers)
     finally:
         await server.stop()
@@ -227,7 +310,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=20, help="per client")
-    parser.add_argument("--scenario", choices=("fast", "saturated", "both"), default="both")
+    parser.add_argument("--scenario", choices=("fast", "saturated", "hostile", "all"),
+                        default="all")
+    parser.add_argument("--silent", type=int, default=20,
+                        help="silent connections in the hostile scenario")
     parser.add_argument("--slow-delay", type=float, default=0.3,
                         help="seconds the slow backend takes before its first audio")
     parser.add_argument("--queue", type=int, default=4, help="slow backend's queue limit")
@@ -235,7 +321,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("wyoming_verba.request").setLevel(logging.WARNING)
-    scenarios = ["fast", "saturated"] if args.scenario == "both" else [args.scenario]
+    scenarios = ["fast", "hostile", "saturated"] if args.scenario == "all" else [args.scenario]
     results = [asyncio.run(run_scenario(s, args)) for s in scenarios]
     if args.json:
         print(json.dumps([r.summary() for r in results], indent=2))
