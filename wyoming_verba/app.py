@@ -5,6 +5,7 @@ one App, and this module imports nothing above it."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 
@@ -18,6 +19,19 @@ from .metrics import Metrics
 from .settings import Settings
 
 PROJECT_URL = "https://github.com/wyoming-verba/wyoming-verba"
+
+
+@dataclass(frozen=True)
+class BackendState:
+    """One backend as a status page shows it. `state`: up, cooling (skipped after
+    failures until `retry_in` seconds have passed), down (failed to start, or its
+    service is unreachable), or starting (still loading)."""
+
+    name: str
+    state: str
+    reason: str = ""
+    retry_in: float = 0.0
+    voices: int = 0
 
 
 class App:
@@ -38,6 +52,30 @@ class App:
     def record_backends(self) -> None:
         """Refresh the backend-up gauge (on every describe and after every reply)."""
         self.metrics.backends({b.name: self.chain.usable(b) for b in self.chain.live})
+
+    def backend_states(self) -> list[BackendState]:
+        """Every configured backend, in chain order, and whether it speaks now and why
+        not. Read-only: nothing here changes what the chain does."""
+        chain = self.chain
+        live = {b.name: b for b in chain.live}
+        states = []
+        for name, breaker in chain.breakers.items():
+            backend = live.get(name)
+            if name in chain.down:
+                states.append(BackendState(name, "down", chain.down[name]))
+            elif backend is None:
+                states.append(BackendState(name, "starting", "loading"))
+            elif breaker.is_open:
+                states.append(BackendState(name, "cooling", breaker.last_error,
+                                           round(breaker.cooling_for(), 1),
+                                           len(backend.voices())))
+            elif not backend.available():
+                states.append(BackendState(name, "down", "its service is unreachable; "
+                                           "probed again in the background",
+                                           voices=len(backend.voices())))
+            else:
+                states.append(BackendState(name, "up", voices=len(backend.voices())))
+        return states
 
     def info(self) -> Info:
         voices = []

@@ -1,9 +1,12 @@
-"""One log line per request, and optional Prometheus metrics (`--metrics-port`)."""
+"""One log line per request, the recent requests and a first-audio histogram (for the
+web page), and optional Prometheus metrics (`--metrics-port`)."""
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +26,7 @@ class RequestStats:
     failovers: int = 0
     cache_hits: int = 0
     outcome: str = "ok"
+    front: str = "wyoming"  # which server took the request: wyoming or http
 
     def audio(self, seconds: float) -> None:
         if self.first_audio is None:
@@ -50,8 +54,42 @@ class RequestStats:
             f"backends={','.join(self.backends) or '-'} first_audio={first} "
             f"audio={self.audio_seconds:.2f}s total={self.elapsed:.2f}s rtf={rtf} "
             f"sentences={self.sentences} chars={self.chars} failovers={self.failovers} "
-            f"cache_hits={self.cache_hits}"
+            f"cache_hits={self.cache_hits}" + (f" front={self.front}"
+                                               if self.front != "wyoming" else "")
         )
+
+
+FIRST_AUDIO_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)  # seconds
+
+
+class History:
+    """The last requests and a first-audio histogram since start, whichever front
+    served them: what the web page shows (Prometheus may be off)."""
+
+    def __init__(self, keep: int = 50) -> None:
+        self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
+        self.buckets = FIRST_AUDIO_BUCKETS
+        self.counts = [0] * (len(self.buckets) + 1)  # the last counts everything slower
+
+    def add(self, stats: RequestStats) -> None:
+        first = stats.first_audio
+        if first is not None:
+            self.counts[bisect.bisect_left(self.buckets, first)] += 1
+        self.recent.append({
+            "id": stats.request_id,
+            "time": time.time(),
+            "front": stats.front,
+            "mode": "stream" if stats.streaming else "plain",
+            "outcome": stats.outcome,
+            "first_audio_ms": round(first * 1000, 1) if first is not None else None,
+            "audio_s": round(stats.audio_seconds, 3),
+            "total_s": round(stats.elapsed, 3),
+            "backends": list(stats.backends),
+            "failovers": stats.failovers,
+            "sentences": stats.sentences,
+            "chars": stats.chars,
+            "cache_hits": stats.cache_hits,
+        })
 
 
 class Metrics:
@@ -60,6 +98,7 @@ class Metrics:
     def __init__(self, port: int | None, host: str = "0.0.0.0") -> None:
         self.enabled = False
         self._server: Any = None
+        self.history = History()
         if port is None:
             return
         try:
@@ -83,7 +122,7 @@ class Metrics:
                                        registry=r)
         self.first_audio = prom.Histogram(
             "verba_first_audio_seconds", "Time from request to first audio", registry=r,
-            buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10))
+            buckets=FIRST_AUDIO_BUCKETS)
         self.rtf = prom.Histogram("verba_real_time_factor", "Synthesis time / audio time",
                                   registry=r, buckets=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2))
         self.connections = prom.Gauge("verba_connections", "Open client connections", registry=r)
@@ -95,9 +134,11 @@ class Metrics:
 
     def record(self, stats: RequestStats) -> None:
         _LOGGER.info(stats.log_line())
+        self.history.add(stats)
         if not self.enabled:
             return
-        self.requests.labels(stats.outcome, "stream" if stats.streaming else "plain").inc()
+        mode = "http" if stats.front == "http" else "stream" if stats.streaming else "plain"
+        self.requests.labels(stats.outcome, mode).inc()
         self.audio_seconds.inc(stats.audio_seconds)
         self.cache_hits.inc(stats.cache_hits)
         if stats.first_audio is not None:

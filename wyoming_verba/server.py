@@ -21,6 +21,7 @@ from .backends.chain import BackendChain
 from .backends.factory import build_backends
 from .discovery import Zeroconf, advertised_host
 from .handler import ConnectionHandler
+from .http.server import HttpServer
 from .metrics import Metrics
 from .settings import Settings
 
@@ -48,6 +49,8 @@ class VerbaServer:
         self._stdio_task: asyncio.Task | None = None
         self._reaper: asyncio.Task | None = None
         self.port: int | None = None
+        # The OpenAI-compatible API and page (--http-port), on the same App.
+        self.http = HttpServer(settings) if settings.http_port is not None else None
 
     @property
     def uri(self) -> str:
@@ -68,6 +71,8 @@ class VerbaServer:
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise OSError(exc.errno, f"cannot listen on {self.settings.uri}: {reason}") from exc
+        if self.http is not None:
+            self.http.bind()  # a taken HTTP port fails now too, before any backend loads
         metrics = Metrics(self.settings.metrics_port)
         await self.chain.start(None if wait_for_backends else self.settings.startup_wait)
         self.app = App(self.settings, self.chain, metrics)
@@ -77,6 +82,8 @@ class VerbaServer:
                 self._reaper = asyncio.create_task(self._close_idle_connections())
         else:
             self._stdio_task = asyncio.create_task(self._serve_stdio())
+        if self.http is not None:
+            await self.http.start(self.app)
         _LOGGER.info("ready on %s", self.uri)
         if self.settings.zeroconf and parsed.scheme == "tcp":
             host = advertised_host(parsed.hostname or "")
@@ -115,6 +122,8 @@ class VerbaServer:
             await self._zeroconf.unregister()
         if self._server is not None:
             self._server.close()
+        # HTTP requests get the same grace as Wyoming replies, at the same time.
+        http_stopped = asyncio.create_task(self.http.stop()) if self.http is not None else None
         if self._reaper is not None:
             self._reaper.cancel()
         if self.handlers:
@@ -129,6 +138,8 @@ class VerbaServer:
             await asyncio.gather(*pending, return_exceptions=True)
         if self._stdio_task is not None and not self._stdio_task.done():
             self._stdio_task.cancel()
+        if http_stopped is not None:
+            await http_stopped
         await self.chain.stop()
         if self.app is not None:
             self.app.metrics.close()

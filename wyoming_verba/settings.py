@@ -110,6 +110,14 @@ def _check_backend(value: str) -> str | None:
     return None
 
 
+def named_pair(value: str, flag: str, example: str) -> tuple[str, str]:
+    """`NAME=VALUE` → (NAME, VALUE); raises SettingsError naming the flag."""
+    name, _, target = value.partition("=")
+    if not name.strip() or not target.strip():
+        raise SettingsError(f"{flag} {value!r}: use NAME=VOICE, e.g. {example}")
+    return name.strip(), target.strip()
+
+
 def voice_pair(value: str) -> tuple[str, str]:
     voice, _, stand_in = value.partition("=")
     if not voice.strip() or not stand_in.strip():
@@ -171,6 +179,10 @@ def _espeak(default: Any, help: str, **kw: Any) -> Any:
 
 def _remote(default: Any, help: str, **kw: Any) -> Any:
     return option(default, help, "remote", **kw)
+
+
+def _http(default: Any, help: str, **kw: Any) -> Any:
+    return option(default, help, "http", **kw)
 
 
 @dataclass(frozen=True)
@@ -329,6 +341,25 @@ class Settings:
                                     checks=(positive,), addon="remote_timeout")
     remote_refresh: float = _remote(300.0, "seconds between voice-list refreshes of a "
                                     "reachable remote", checks=(positive,))
+    # --- http
+    http_port: int | None = _http(
+        None, "serve the OpenAI-compatible speech API and the voice page on this port "
+        "(off by default; 0 = any free port)", checks=(between(0, 65535),))
+    http_host: str = _http("127.0.0.1", "address the HTTP API listens on (0.0.0.0 = every "
+                           "interface; then set --http-api-key)")
+    http_api_key: str | None = _http(
+        None, "require this bearer token on the HTTP API (Home Assistant ingress is trusted)",
+        addon="http_api_key")
+    http_voices: tuple[tuple[str, str], ...] = _http(
+        (), "speak the OpenAI voice NAME with VOICE (repeatable; unmapped OpenAI names such "
+        "as alloy speak the default voice)", flag="--http-voice", metavar="NAME=VOICE",
+        repeat=True, parse=lambda v: named_pair(v, "--http-voice", "alloy=en-US-AriaNeural"))
+    http_max_requests: int = _http(
+        16, "speech requests the HTTP API serves at once; more get 429 with Retry-After",
+        checks=(positive,))
+    http_read_timeout: float = _http(
+        10.0, "seconds a client gets to send a request's headers and body (then 408); idle "
+        "keep-alive connections close after it too", checks=(positive,))
 
     def __post_init__(self) -> None:
         for f, spec in declared():

@@ -67,10 +67,15 @@ class Breaker:
         self.failures = 0
         self.open_until = 0.0
         self.probing = False
+        self.last_error = ""  # why it last failed: for status pages
 
     @property
     def is_open(self) -> bool:
         return self._clock() < self.open_until or self.probing
+
+    def cooling_for(self) -> float:
+        """Seconds until the backend is probed again (0 when it is not cooling down)."""
+        return max(self.open_until - self._clock(), 0.0)
 
     def attempt(self) -> None:
         """A sentence is about to try the backend: after a cool-down, it is the probe."""
@@ -91,6 +96,7 @@ class Breaker:
     def failure(self, error: BackendError) -> None:
         self.probing = False
         self.failures += 1
+        self.last_error = str(error)
         if self.failures >= FAILURES_TO_TRIP or not error.transient:
             was_open = self.open_until > 0
             self.open_until = self._clock() + self.cooldown

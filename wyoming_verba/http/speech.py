@@ -1,0 +1,204 @@
+"""POST /v1/audio/speech: one request's fields checked as OpenAI checks them, its voice
+resolved, and its reply spoken by `reply.Reply` (the same sentence splitter, chain,
+failover, cache and metrics as a Wyoming request) into a streamed response."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from ..app import App
+from ..backends.base import BackendError
+from ..backends.chain import VoiceChoice
+from ..reply import Reply
+from .encode import CONTENT_TYPES, FORMATS, Encoder, encoder_for
+from .errors import ApiError
+from .outbox import HttpOutbox, Taken
+from .speed import TimeStretch
+
+_LOGGER = logging.getLogger(__name__)
+
+# OpenAI's built-in voice names: each speaks the voice --http-voice maps it to, else the
+# server's default voice, so a client written for OpenAI works unchanged.
+OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage",
+                 "shimmer", "verse", "marin", "cedar")
+SPEED_RANGE = (0.25, 4.0)
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    input: str
+    model: str
+    voice: str
+    response_format: str = "mp3"
+    speed: float = 1.0
+    stream_format: str = "audio"
+
+    @classmethod
+    def parse(cls, body: Any, max_chars: int) -> SpeechRequest:
+        """Check every field; ApiError(400) names the first bad one."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON object", code="invalid_json")
+        model = _string(body, "model")
+        voice_field = body.get("voice")
+        if isinstance(voice_field, dict):  # OpenAI's custom voice reference {"id": ...}
+            voice_field = voice_field.get("id")
+        if not isinstance(voice_field, str) or not voice_field.strip():
+            raise _bad("voice", "'voice' must be a voice name (GET /v1/audio/voices lists them)")
+        text = body.get("input")
+        if not isinstance(text, str):
+            raise _bad("input", "'input' must be a string")
+        if not text.strip():
+            raise _bad("input", "'input' is empty: there is nothing to say")
+        if len(text) > max_chars:
+            raise ApiError(413, f"'input' has {len(text)} characters; the limit is {max_chars}",
+                           param="input", code="text_too_long")
+        response_format = body.get("response_format", "mp3")
+        if response_format not in FORMATS:
+            raise _bad("response_format",
+                       f"'response_format' must be one of {', '.join(FORMATS)}")
+        speed = body.get("speed", 1.0)
+        lo, hi = SPEED_RANGE
+        if isinstance(speed, bool) or not isinstance(speed, int | float) or not lo <= speed <= hi:
+            raise _bad("speed", f"'speed' must be a number from {lo} to {hi}")
+        stream_format = body.get("stream_format", "audio")
+        if stream_format not in ("audio", "sse"):
+            raise _bad("stream_format", "'stream_format' must be 'audio' or 'sse'")
+        instructions = body.get("instructions")
+        if instructions is not None and not isinstance(instructions, str):
+            raise _bad("instructions", "'instructions' must be a string")  # accepted, unused
+        return cls(text, model, voice_field.strip(), response_format, float(speed),
+                   stream_format)
+
+
+def _bad(param: str, message: str) -> ApiError:
+    return ApiError(400, message, param=param, code="invalid_value")
+
+
+def _string(body: dict, name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, f"'{name}' is required and must be a non-empty string",
+                       param=name, code="missing_required_parameter" if value is None
+                       else "invalid_value")
+    return value
+
+
+def resolve_voice(app: App, voice: str) -> VoiceChoice:
+    """An OpenAI voice name through --http-voice (else the default voice), any other
+    name as the server's own voice. ApiError(404) for an unknown one."""
+    settings = app.settings
+    mapped = dict(settings.http_voices).get(voice)
+    if mapped is None and voice.lower() in OPENAI_VOICES:
+        name, speaker = settings.voice, settings.speaker
+    else:
+        name, speaker = mapped or voice, None
+    try:
+        return app.chain.resolve(name, speaker, None)
+    except BackendError as exc:
+        message = str(exc).replace("send describe", "GET /v1/audio/voices")
+        raise ApiError(404, message, param="voice", code="voice_not_found") from None
+
+
+def retry_after(app: App) -> float:
+    """When trying again makes sense: when the first backend's cool-down ends."""
+    cooling = [s.retry_in for s in app.backend_states() if s.state == "cooling"]
+    return min(cooling) if cooling else 1.0
+
+
+async def speak(request: web.Request, app: App, req: SpeechRequest,
+                choice: VoiceChoice) -> web.StreamResponse:
+    """Speak `req` into a streamed response: nothing is committed until the first audio
+    (or the end), so a reply whose first sentence no backend could speak is a 503 with
+    Retry-After instead of an empty 200. An error after audio has gone out cuts the
+    response off (no terminating chunk) or, with SSE, sends an `error` event."""
+    settings = app.settings
+    outbox = HttpOutbox(settings.write_timeout)
+    reply = Reply(app, outbox, choice, streaming=False, ssml=False, previous=None)
+    reply.stats.front = "http"
+    reply.feed(req.input)
+    reply.end_text()
+    fmt = app.output_format
+    encoder = encoder_for(req.response_format, fmt)
+    stretch = TimeStretch(req.speed, fmt.rate) if req.speed != 1.0 else None
+    sse = req.stream_format == "sse"
+    response: web.StreamResponse | None = None
+    try:
+        while True:
+            taken = await outbox.take()
+            if response is None:
+                if taken.error is not None and not taken.audio:
+                    raise _reply_error(app, taken)
+                response = web.StreamResponse(headers={
+                    "Content-Type": "text/event-stream" if sse
+                    else CONTENT_TYPES[req.response_format],
+                    "Cache-Control": "no-cache",
+                    "X-Request-Id": reply.stats.request_id,
+                })
+                response.enable_chunked_encoding()
+                await response.prepare(request)
+            data = await _convert(taken, encoder, stretch)
+            if sse:
+                if data:
+                    await response.write(_event({"type": "speech.audio.delta",
+                                                 "audio": base64.b64encode(data).decode()}))
+            elif data:
+                await response.write(data)
+            outbox.written()
+            if taken.error is not None:  # mid-stream: the status is already 200
+                _LOGGER.warning("request %s: cut off: %s", reply.stats.request_id,
+                                taken.error.text)
+                if not sse:
+                    response.force_close()
+                    assert request.transport is not None
+                    request.transport.abort()  # no last chunk: the client sees it failed
+                    return response
+                await response.write(_event({"type": "error", "error": {
+                    "message": taken.error.text, "type": "server_error",
+                    "code": (taken.error.code or "").replace("-", "_") or None}}))
+                break
+            if taken.ended:
+                if sse:
+                    await response.write(_event({"type": "speech.audio.done", "usage": {
+                        "input_tokens": 0, "output_tokens": 0, "total_tokens": 0}}))
+                break
+        await response.write_eof()
+        return response
+    finally:
+        outbox.close()
+        if not reply.task.done():
+            reply.cancel()
+        await asyncio.wait({reply.task})
+
+
+def _reply_error(app: App, taken: Taken) -> ApiError:
+    assert taken.error is not None
+    code = (taken.error.code or "synthesis-failed").replace("-", "_")
+    if code == "internal_error":
+        return ApiError(500, taken.error.text, code=code)
+    return ApiError(503, taken.error.text, code=code, retry_after=retry_after(app))
+
+
+async def _convert(taken: Taken, encoder: Encoder, stretch: TimeStretch | None) -> bytes:
+    """The taken PCM in the response's format: inline when it is only copied (pcm, wav),
+    in a worker thread when it is encoded or stretched."""
+    if stretch is None and not encoder.cpu_bound:
+        return encoder.encode(taken.audio) + (encoder.finish() if taken.ended else b"")
+
+    def work() -> bytes:
+        pcm = taken.audio
+        if stretch is not None:
+            pcm = stretch.feed(pcm) + (stretch.flush() if taken.ended else b"")
+        return encoder.encode(pcm) + (encoder.finish() if taken.ended else b"")
+
+    return await asyncio.to_thread(work)
+
+
+def _event(data: dict) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
