@@ -113,3 +113,18 @@ def test_only_the_factory_and_the_chain_know_every_engine() -> None:
                  if m.startswith("wyoming_verba.backends.") and m.split(".")[2] in engines}
         own = name.split(".")[2] if name.startswith("wyoming_verba.backends.") else ""
         assert known <= {own}, f"{name} imports the engines {sorted(known - {own})}"
+
+
+def test_the_http_front_sits_beside_wyoming() -> None:
+    """http/ speaks through reply.Reply on the App and may use the plumbing below it;
+    nothing below it, and no Wyoming connection code, imports it (only the server,
+    which starts it)."""
+    http = {name for name in MODULES if name.startswith("wyoming_verba.http")}
+    assert "wyoming_verba.reply" in GRAPH["wyoming_verba.http.speech"]
+    for name in MODULES:
+        if name in http or name in ("wyoming_verba.server", "wyoming_verba.__main__"):
+            continue
+        assert not GRAPH[name] & http, f"{name} imports the HTTP front"
+    for name in http:
+        assert not reachable(name) & {"wyoming_verba.server", "wyoming_verba.handler",
+                                      "wyoming_verba.wire", "wyoming_verba.__main__"}, name

@@ -148,3 +148,19 @@ def test_every_setting_has_a_flag_an_environment_name_and_help():
         assert env_names(f)[0 if not spec.negation else 1].startswith("VERBA_"), f.name
         assert len(spec.help) > 10, f.name
         assert f"`{flag}" in options_markdown(), f.name
+
+
+def test_http_settings():
+    s = load_settings([], env={})
+    assert s.http_port is None and s.http_host == "127.0.0.1" and s.http_api_key is None
+    s = load_settings(["--http-port", "8099", "--http-voice", "alloy=en-US-AriaNeural",
+                       "--http-voice", " echo = en-US-GuyNeural "], env={})
+    assert s.http_port == 8099
+    assert s.http_voices == (("alloy", "en-US-AriaNeural"), ("echo", "en-US-GuyNeural"))
+    s = load_settings([], env={"VERBA_HTTP_VOICE": "nova=tone-de,onyx=tone-en",
+                               "VERBA_HTTP_API_KEY": "k"})
+    assert s.http_voices == (("nova", "tone-de"), ("onyx", "tone-en")) and s.http_api_key == "k"
+    with pytest.raises(SettingsError, match="--http-voice 'alloy': use NAME=VOICE"):
+        load_settings(["--http-voice", "alloy"], env={})
+    with pytest.raises(SettingsError, match="--http-port 70000"):
+        load_settings(["--http-port", "70000"], env={})

@@ -31,10 +31,13 @@ class ApiError(Exception):
             headers["Retry-After"] = str(max(int(self.retry_after + 0.999), 1))
         if self.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="wyoming-verba"'
-        return web.json_response(
+        response = web.json_response(
             {"error": {"message": self.message, "type": kind, "param": self.param,
                        "code": self.code}},
             status=self.status, headers=headers)
+        if self.status in (408, 413):  # the body was not read: nothing left to keep alive
+            response.force_close()
+        return response
 
 
 @web.middleware

@@ -15,6 +15,7 @@ from .errors import openai_errors
 from .security import api_key_check, warn_if_open
 
 _LOGGER = logging.getLogger(__name__)
+LINGER_S = 1.0
 
 
 class HttpServer:
@@ -64,12 +65,14 @@ class HttpServer:
         api.add_routes(web_app.router)
         page.add_routes(web_app.router)
         # A client gets --http-read-timeout for its headers (aiohttp's keep-alive timer
-        # runs from the connection's start) and its body (read_json); a client that goes
-        # away cancels its handler, and with it its reply.
+        # runs from the connection's start) and its body (read_json); after an answer to
+        # a body not read (408, 413) the rest of it is drained for one second at most,
+        # so the client can read the answer, then the connection closes. A client that
+        # goes away cancels its handler, and with it its reply.
         self._runner = web.AppRunner(
             web_app, handle_signals=False, handler_cancellation=True,
             shutdown_timeout=settings.shutdown_timeout,
-            keepalive_timeout=settings.http_read_timeout)
+            keepalive_timeout=settings.http_read_timeout, lingering_time=LINGER_S)
         await self._runner.setup()
         await web.SockSite(self._runner, self._sock).start()
         warn_if_open(settings.http_host, self.port or 0, settings.http_api_key)

@@ -129,9 +129,11 @@ async def speak(request: web.Request, app: App, req: SpeechRequest,
     stretch = TimeStretch(req.speed, fmt.rate) if req.speed != 1.0 else None
     sse = req.stream_format == "sse"
     response: web.StreamResponse | None = None
+    ended = False  # the reply has said its last: let it finish and record its outcome
     try:
         while True:
             taken = await outbox.take()
+            ended = taken.ended
             if response is None:
                 if taken.error is not None and not taken.audio:
                     raise _reply_error(app, taken)
@@ -171,8 +173,11 @@ async def speak(request: web.Request, app: App, req: SpeechRequest,
         await response.write_eof()
         return response
     finally:
+        if ended:  # it only has its bookkeeping left (outcome, metrics)
+            outbox.written()
+            await asyncio.wait({reply.task}, timeout=settings.write_timeout)
         outbox.close()
-        if not reply.task.done():
+        if not reply.task.done():  # the client went away (or a bug): stop speaking
             reply.cancel()
         await asyncio.wait({reply.task})
 
