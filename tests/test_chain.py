@@ -9,7 +9,13 @@ import pytest
 
 from tests.client import describe, speak, speak_streaming
 from tests.fakes.tone_backend import Faults, ToneBackend, dominant_frequency
-from wyoming_verba.backends.base import BackendBusy, BackendUnavailable, Utterance, VoiceNotFound
+from wyoming_verba.backends.base import (
+    BackendBusy,
+    BackendUnavailable,
+    Utterance,
+    Voice,
+    VoiceNotFound,
+)
 from wyoming_verba.backends.chain import AllBackendsFailed, BackendChain, SentenceOutcome
 
 
@@ -282,3 +288,25 @@ async def test_a_cancelled_probe_leaves_the_backend_probeable():
     probe.cancel()
     await asyncio.gather(probe, return_exceptions=True)
     assert chain.usable(first)
+
+
+async def test_a_pinned_voice_is_spoken_by_its_owner_first():
+    """The HTTP API pins a voice it was asked for by name: its own backend speaks it even
+    behind another in the chain, and the others stand in only while it fails. Unpinned,
+    the chain's order decides, as for Home Assistant."""
+    from dataclasses import replace
+
+    first, second = two_tones()
+    second.voices_ = [Voice("second-de", ("de-DE",), "")]
+    chain = await chain_of(first, second)
+    choice = chain.resolve("second-de")
+
+    async def spoken_by(c) -> set[str]:
+        return {name async for name, _ in chain.speak("guten tag", c, Utterance("t"))}
+
+    assert await spoken_by(choice) == {"first"}
+    pinned = replace(choice, pinned=True)
+    assert await spoken_by(pinned) == {"second"}
+    assert chain.first_usable(pinned) == "second" and chain.first_usable(choice) == "first"
+    second.faults.fail_before_audio = 1
+    assert await spoken_by(pinned) == {"first"}  # the owner failed: failover as ever

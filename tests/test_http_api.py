@@ -188,3 +188,19 @@ async def test_many_clients_at_once_beside_wyoming(verba_server):
     fronts = [r["front"] for r in srv.app.metrics.history.recent]
     assert fronts.count("http") == 20 and fronts.count("wyoming") == 7
     assert {r["outcome"] for r in srv.app.metrics.history.recent} == {"ok"}
+
+
+async def test_a_named_voice_is_spoken_by_its_own_backend(verba_server):
+    """Naming a voice means hearing it: the backend that owns it speaks, even behind
+    another in the chain; an OpenAI name (not mapped) follows the chain as Wyoming does."""
+    from wyoming_verba.backends.base import Voice
+
+    first = ToneBackend(name="first", frequency=440.0)
+    second = ToneBackend(name="second", frequency=1000.0,
+                         voices_=[Voice("second-en", ("en-US",), "the second voice")])
+    srv = await verba_server("--http-port", "0", backends=[first, second])
+    async with openai_client(srv) as client:
+        for voice in ("second-en", "alloy"):
+            await client.audio.speech.create(model="tts-1", voice=voice, input="Hello.",
+                                             response_format="pcm")
+    assert [r["backends"] for r in srv.app.metrics.history.recent] == [["second"], ["first"]]

@@ -20,7 +20,7 @@ class AudioCache:
         self._items: OrderedDict[Hashable, bytes] = OrderedDict()
 
     def key(self, sentence: str, choice: VoiceChoice, fmt: AudioFormat) -> Hashable:
-        backend = self.chain.first_usable()
+        backend = self.chain.first_usable(choice)
         return (sentence, choice.name, choice.speaker, choice.language, fmt, backend)
 
     def get(self, key: Hashable) -> bytes | None:

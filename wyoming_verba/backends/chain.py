@@ -46,6 +46,9 @@ class VoiceChoice:
     speaker: str | None = None
     language: str | None = None
     owner: str | None = None  # the backend that has a voice called `name`
+    # The owner speaks first, whatever its place in the chain (the others stand in only
+    # while it fails): a client that names a voice to hear it (the HTTP API, the page).
+    pinned: bool = False
 
 
 @dataclass
@@ -236,14 +239,16 @@ class BackendChain:
 
     # --- speaking --------------------------------------------------------------
 
-    def first_usable(self) -> str | None:
-        order = self._order()
+    def first_usable(self, choice: VoiceChoice | None = None) -> str | None:
+        order = self._order(choice)
         return order[0].name if order else None
 
-    def _order(self) -> list[Backend]:
-        """Usable backends first; if all are cooling down, try them anyway: better late
-        audio than silence."""
+    def _order(self, choice: VoiceChoice | None = None) -> list[Backend]:
+        """Usable backends first (a pinned voice's owner before them while it is usable);
+        if all are cooling down, try them anyway: better late audio than silence."""
         ready = [b for b in self.live if self.usable(b)]
+        if choice is not None and choice.pinned:
+            ready.sort(key=lambda b: b.name != choice.owner)  # stable: the rest keep order
         return ready or list(self.live)
 
     async def speak(
@@ -257,7 +262,7 @@ class BackendChain:
         outcome = outcome if outcome is not None else SentenceOutcome()
         remaining = sentence
         errors: list[str] = []
-        for backend in self._order():
+        for backend in self._order(choice):
             mapped = self.voice_for(backend, choice)
             if mapped is None:
                 continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -91,16 +92,20 @@ def _string(body: dict, name: str) -> str:
 
 
 def resolve_voice(app: App, voice: str) -> VoiceChoice:
-    """An OpenAI voice name through --http-voice (else the default voice), any other
-    name as the server's own voice. ApiError(404) for an unknown one."""
+    """An OpenAI voice name through --http-voice (else the default voice, as a Wyoming
+    request without a voice gets it), any other name as the server's own voice. A voice
+    named (or mapped) is pinned: its own backend speaks it, the others stand in only
+    while it fails, so a client hears the voice it asked for. ApiError(404) for an
+    unknown one."""
     settings = app.settings
     mapped = dict(settings.http_voices).get(voice)
     if mapped is None and voice.lower() in OPENAI_VOICES:
-        name, speaker = settings.voice, settings.speaker
+        name, speaker, pinned = settings.voice, settings.speaker, False
     else:
-        name, speaker = mapped or voice, None
+        name, speaker, pinned = mapped or voice, None, True
     try:
-        return app.chain.resolve(name, speaker, None)
+        choice = app.chain.resolve(name, speaker, None)
+        return dataclasses.replace(choice, pinned=pinned and choice.owner is not None)
     except BackendError as exc:
         message = str(exc).replace("send describe", "GET /v1/audio/voices")
         raise ApiError(404, message, param="voice", code="voice_not_found") from None

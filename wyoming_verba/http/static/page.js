@@ -229,7 +229,7 @@ function renderRequests(recent) {
   for (const r of recent.slice(0, 15)) {
     const time = new Date(r.time * 1000).toLocaleTimeString();
     body.append(el("tr", { dataset: { id: r.id } },
-      el("td", {}, time), el("td", {}, r.id), el("td", {}, r.front + " " + r.mode),
+      el("td", {}, time), el("td", {}, r.id), el("td", {}, r.front === "http" ? "http" : r.front + " " + r.mode),
       el("td", {}, r.outcome),
       el("td", { className: "num" }, r.first_audio_ms === null ? "–" : r.first_audio_ms + " ms"),
       el("td", { className: "num" }, r.audio_s.toFixed(2) + " s"),
