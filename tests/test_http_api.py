@@ -204,3 +204,24 @@ async def test_a_named_voice_is_spoken_by_its_own_backend(verba_server):
             await client.audio.speech.create(model="tts-1", voice=voice, input="Hello.",
                                              response_format="pcm")
     assert [r["backends"] for r in srv.app.metrics.history.recent] == [["second"], ["first"]]
+
+
+async def test_prometheus_metrics_on_the_http_port(verba_server):
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as s:  # a free port for --metrics-port's own listener
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    srv, _ = await tone_server(verba_server, "--metrics-port", str(metrics_port))
+    async with openai_client(srv) as client:
+        await client.audio.speech.create(model="tts-1", voice="alloy", input="Hi.",
+                                         response_format="pcm")
+    await speak(srv.uri, "Hi.")
+    async with aiohttp.ClientSession() as session, session.get(
+            base_url(srv) + "/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    assert 'verba_requests_total{mode="http",outcome="ok"} 1.0' in text
+    assert 'verba_requests_total{mode="plain",outcome="ok"} 1.0' in text
