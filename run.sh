@@ -6,7 +6,8 @@
 # The Dockerfile installs this file as /etc/s6-overlay/s6-rc.d/verba/run.
 # ==============================================================================
 
-flags=(--uri 'tcp://0.0.0.0:10200' --data-dir /data)
+# Wyoming on 10200; the page and the OpenAI-compatible API on the ingress port.
+flags=(--uri 'tcp://0.0.0.0:10200' --data-dir /data --http-port 8099 --http-host 0.0.0.0)
 
 # Values go as --flag=VALUE: argparse takes a separate value that starts with "-"
 # (an Edge pitch of -20Hz) for another flag.
@@ -56,6 +57,7 @@ if bashio::config.has_value 'csm_voices'; then
 fi
 
 value 'cache_mb' --cache-mb
+optional 'http_api_key' --http-api-key
 if bashio::config.true 'debug_logging'; then
     flags+=(--debug)
 fi

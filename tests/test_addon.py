@@ -271,7 +271,8 @@ def run_sh(tmp_path: Path, **changes: object) -> list[str]:
     return (tmp_path / "argv").read_text().split("\0")[:-1]
 
 
-BASE = ["-m", "wyoming_verba", "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data"]
+BASE = ["-m", "wyoming_verba", "--uri", "tcp://0.0.0.0:10200", "--data-dir", "/data",
+        "--http-port", "8099", "--http-host", "0.0.0.0"]
 
 
 def test_run_sh_defaults(tmp_path: Path) -> None:
@@ -291,7 +292,7 @@ def test_run_sh_every_option(tmp_path: Path) -> None:
         "edge_volume": "-5%", "piper_voice": "en_GB-alan-low", "piper_length_scale": 1.2,
         "piper_download": False, "espeak_voice": "en-gb", "remote_uri": "tcp://gpu-box:10200",
         "remote_voice": "conversational_a", "remote_timeout": 2.5, "csm_voices": str(voices),
-        "cache_mb": 32.0, "debug_logging": True,
+        "cache_mb": 32.0, "http_api_key": "s3cret", "debug_logging": True,
     }
     assert set(everything) == set(SCHEMA), "extend this test when adding an option"
     argv = run_sh(tmp_path, **everything)
@@ -306,7 +307,7 @@ def test_run_sh_every_option(tmp_path: Path) -> None:
         "--edge-volume=-5%", "--piper-voice=en_GB-alan-low",
         "--piper-length-scale=1.2", "--no-piper-download", "--espeak-voice=en-gb",
         "--remote-voice=conversational_a", "--remote-timeout=2.5",
-        f"--csm-voices={voices}", "--cache-mb=32.0", "--debug",
+        f"--csm-voices={voices}", "--cache-mb=32.0", "--http-api-key=s3cret", "--debug",
     ]
     # Every flag exists and every value is accepted by the server's own parser.
     s = load_settings(argv[2:], env={})
@@ -323,6 +324,20 @@ def test_run_sh_every_option(tmp_path: Path) -> None:
         "tcp://gpu-box:10200", "conversational_a", 2.5)
     assert (s.espeak_voice, s.csm_voices, s.cache_mb, s.debug) == ("en-gb", voices, 32.0, True)
     assert s.data_dirs == (Path("/data"),) and s.uri == "tcp://0.0.0.0:10200"
+    assert (s.http_port, s.http_host, s.http_api_key) == (8099, "0.0.0.0", "s3cret")
+
+
+def test_ingress_opens_the_page_on_the_http_port(tmp_path: Path) -> None:
+    """The sidebar panel is the page: the Supervisor proxies ingress_port, which is the
+    port run.sh gives --http-port, listening beyond the container's loopback."""
+    assert CONFIG["ingress"] is True
+    assert "ingress_entry" not in CONFIG  # the page is at /
+    assert re.match(r"^mdi:[a-z0-9-]+$", CONFIG["panel_icon"])
+    assert isinstance(CONFIG["panel_title"], str) and CONFIG["panel_title"]
+    argv = run_sh(tmp_path)
+    s = load_settings(argv[2:], env={})
+    assert s.http_port == CONFIG["ingress_port"] and s.http_host == "0.0.0.0"
+    assert CONFIG["ingress_port"] not in [int(p.split("/")[0]) for p in CONFIG["ports"]]
 
 
 def test_run_sh_defaults_parse(tmp_path: Path) -> None:
@@ -332,7 +347,8 @@ def test_run_sh_defaults_parse(tmp_path: Path) -> None:
 
 def test_run_sh_keeps_an_explicit_chain(tmp_path: Path) -> None:
     argv = run_sh(tmp_path, backend="edge, remote", remote_uri="tcp://10.0.0.5:10200")
-    assert argv[6:8] == ["--remote-uri=tcp://10.0.0.5:10200", "--backend=edge,remote"]
+    assert argv[len(BASE):len(BASE) + 2] == ["--remote-uri=tcp://10.0.0.5:10200",
+                                             "--backend=edge,remote"]
 
 
 def test_run_sh_remote_without_uri_explains_itself(tmp_path: Path) -> None:

@@ -38,6 +38,10 @@ class Encoder:
     def __init__(self, fmt: AudioFormat) -> None:
         self.fmt = fmt
 
+    def open(self) -> bytes:
+        """Get ready; what a container writes before any audio."""
+        return b""
+
     def encode(self, pcm: bytes) -> bytes:
         return pcm
 
@@ -102,16 +106,33 @@ class AvEncoder(Encoder):
             codec, rate=_codec_rate(codec, fmt.rate), layout="mono"))
         if bit_rate:
             self._stream.bit_rate = bit_rate
+        # Frames in the codec's own sample format (mono: s16 and s16p are the same
+        # bytes), so PyAV's resampler is only needed for another rate or stereo.
+        formats = [f.name for f in av.Codec(codec, "w").audio_formats or []]
+        self._sample_format = next((f for f in ("s16", "s16p", "fltp", "flt") if f in formats),
+                                   "s16")
+        self._stream.format = self._sample_format
         self._layout = "mono" if fmt.channels == 1 else "stereo"
         self._finished = False
+
+    def open(self) -> bytes:
+        """Open the codec and write the container's header (a few milliseconds, done
+        while the first sentence is still being synthesized)."""
+        self._container.start_encoding()
+        return self._sink.take()
 
     def encode(self, pcm: bytes) -> bytes:
         usable = len(pcm) - len(pcm) % (self.fmt.width * self.fmt.channels)
         if usable:
             samples = np.frombuffer(pcm[:usable], dtype="<i2").reshape(1, -1)
-            frame = av.AudioFrame.from_ndarray(samples, format="s16", layout=self._layout)
+            layout, frame_format = self._layout, "s16"
+            if layout == "mono" and self._sample_format != "s16":
+                frame_format = self._sample_format
+                if frame_format.startswith("flt"):
+                    samples = samples.astype(np.float32) / 32768.0
+            frame = av.AudioFrame.from_ndarray(samples, format=frame_format, layout=layout)
             frame.sample_rate = self.fmt.rate
-            for packet in self._stream.encode(frame):  # resampled to the codec's needs
+            for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         return self._sink.take()
 

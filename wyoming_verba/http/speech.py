@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import json
 import logging
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ _LOGGER = logging.getLogger(__name__)
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage",
                  "shimmer", "verse", "marin", "cedar")
 SPEED_RANGE = (0.25, 4.0)
+PIECE_S = 0.1  # seconds of PCM encoded at a time, each written as soon as it is ready
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,9 @@ async def speak(request: web.Request, app: App, req: SpeechRequest,
     reply.feed(req.input)
     reply.end_text()
     fmt = app.output_format
-    encoder = encoder_for(req.response_format, fmt)
-    stretch = TimeStretch(req.speed, fmt.rate) if req.speed != 1.0 else None
+    audio = ResponseAudio(encoder_for(req.response_format, fmt),
+                          TimeStretch(req.speed, fmt.rate) if req.speed != 1.0 else None,
+                          piece_bytes=int(PIECE_S * fmt.bytes_per_second))
     sse = req.stream_format == "sse"
     response: web.StreamResponse | None = None
     ended = False  # the reply has said its last: let it finish and record its outcome
@@ -150,13 +154,12 @@ async def speak(request: web.Request, app: App, req: SpeechRequest,
                 })
                 response.enable_chunked_encoding()
                 await response.prepare(request)
-            data = await _convert(taken, encoder, stretch)
-            if sse:
-                if data:
+            async for data in audio.pieces(taken):
+                if sse:
                     await response.write(_event({"type": "speech.audio.delta",
                                                  "audio": base64.b64encode(data).decode()}))
-            elif data:
-                await response.write(data)
+                else:
+                    await response.write(data)
             outbox.written()
             if taken.error is not None:  # mid-stream: the status is already 200
                 _LOGGER.warning("request %s: cut off: %s", reply.stats.request_id,
@@ -185,6 +188,7 @@ async def speak(request: web.Request, app: App, req: SpeechRequest,
         if not reply.task.done():  # the client went away (or a bug): stop speaking
             reply.cancel()
         await asyncio.wait({reply.task})
+        await audio.close()
 
 
 def _reply_error(app: App, taken: Taken) -> ApiError:
@@ -195,19 +199,50 @@ def _reply_error(app: App, taken: Taken) -> ApiError:
     return ApiError(503, taken.error.text, code=code, retry_after=retry_after(app))
 
 
-async def _convert(taken: Taken, encoder: Encoder, stretch: TimeStretch | None) -> bytes:
-    """The taken PCM in the response's format: inline when it is only copied (pcm, wav),
-    in a worker thread when it is encoded or stretched."""
-    if stretch is None and not encoder.cpu_bound:
-        return encoder.encode(taken.audio) + (encoder.finish() if taken.ended else b"")
+class ResponseAudio:
+    """The reply's PCM → the response's bytes. Copying (pcm, wav) happens inline; encoding
+    and stretching run in a worker thread, in pieces of at most `piece_bytes` of PCM, each
+    written as soon as it is ready, so a long first take does not hold the first bytes
+    back. The codec opens in the background while the first sentence is synthesized."""
 
-    def work() -> bytes:
+    def __init__(self, encoder: Encoder, stretch: TimeStretch | None, piece_bytes: int) -> None:
+        self.encoder = encoder
+        self.stretch = stretch
+        self.piece_bytes = max(piece_bytes - piece_bytes % 2, 2)
+        self.threaded = encoder.cpu_bound or stretch is not None
+        self._header = b""
+        self._opening: asyncio.Task[bytes] | None = (
+            asyncio.create_task(asyncio.to_thread(encoder.open)) if self.threaded else None)
+
+    async def pieces(self, taken: Taken) -> AsyncGenerator[bytes, None]:
+        if not self.threaded:
+            data = self.encoder.encode(taken.audio)
+            data += self.encoder.finish() if taken.ended else b""
+            if data:
+                yield data
+            return
+        if self._opening is not None:  # the header goes out with the first audio
+            self._header, self._opening = await self._opening, None
         pcm = taken.audio
-        if stretch is not None:
-            pcm = stretch.feed(pcm) + (stretch.flush() if taken.ended else b"")
-        return encoder.encode(pcm) + (encoder.finish() if taken.ended else b"")
+        for start in range(0, max(len(pcm), 1), self.piece_bytes):
+            last = taken.ended and start + self.piece_bytes >= len(pcm)
+            if not pcm and not last:
+                break
+            data = await asyncio.to_thread(self._work, pcm[start:start + self.piece_bytes],
+                                           last)
+            if data:
+                data, self._header = self._header + data, b""
+                yield data
 
-    return await asyncio.to_thread(work)
+    def _work(self, pcm: bytes, last: bool) -> bytes:
+        if self.stretch is not None:
+            pcm = self.stretch.feed(pcm) + (self.stretch.flush() if last else b"")
+        return self.encoder.encode(pcm) + (self.encoder.finish() if last else b"")
+
+    async def close(self) -> None:
+        if self._opening is not None:  # never used: let the worker finish, quietly
+            with contextlib.suppress(Exception):
+                await self._opening
 
 
 def _event(data: dict) -> bytes:
