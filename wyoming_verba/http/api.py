@@ -124,8 +124,8 @@ async def health(request: web.Request) -> web.Response:
     app = _app(request)
     states = app.backend_states()
     ready = bool(app.chain.live)
-    usable = [s for s in states if s.state == "up"]
-    status = "ok" if usable else "degraded" if ready else "unavailable"
+    up = [s for s in states if s.state == "up"]
+    status = "unavailable" if not ready else "ok" if len(up) == len(states) else "degraded"
     return web.json_response(
         {"status": status, "live": True, "ready": ready,
          "backends": [{"name": s.name, "state": s.state} for s in states]},

@@ -211,7 +211,7 @@ function renderBackends(backends) {
     if (b.state === "up") up += 1;
     let why = b.reason || "";
     if (b.state === "cooling") why = "retried in " + Math.ceil(b.retry_in) + " s: " + why;
-    if (b.state === "up") why = b.voices + " voices";
+    if (b.state === "up") why = b.voices + (b.voices === 1 ? " voice" : " voices");
     list.append(el("li", { dataset: { backend: b.name, state: b.state } },
       el("span", { className: "name" }, b.name),
       el("span", { className: "pill " + b.state }, b.state),
