@@ -13,6 +13,7 @@ import pytest
 from tests.client import speak
 from tests.fakes.tone_backend import Faults, ToneBackend, dominant_frequency
 from tests.http_client import base_url, decode, openai_client, sse_audio, sse_events
+from wyoming_verba.backends.base import Voice
 from wyoming_verba.http.encode import FORMATS
 
 TEXT = "The kitchen lights are on. The front door is locked."
@@ -193,8 +194,6 @@ async def test_many_clients_at_once_beside_wyoming(verba_server):
 async def test_a_named_voice_is_spoken_by_its_own_backend(verba_server):
     """Naming a voice means hearing it: the backend that owns it speaks, even behind
     another in the chain; an OpenAI name (not mapped) follows the chain as Wyoming does."""
-    from wyoming_verba.backends.base import Voice
-
     first = ToneBackend(name="first", frequency=440.0)
     second = ToneBackend(name="second", frequency=1000.0,
                          voices_=[Voice("second-en", ("en-US",), "the second voice")])
@@ -225,3 +224,31 @@ async def test_prometheus_metrics_on_the_http_port(verba_server):
         text = await response.text()
     assert 'verba_requests_total{mode="http",outcome="ok"} 1.0' in text
     assert 'verba_requests_total{mode="plain",outcome="ok"} 1.0' in text
+
+
+async def test_health_is_degraded_while_a_backend_cools_down(verba_server):
+    flaky = ToneBackend(name="flaky", faults=Faults(fail_before_audio=2))
+    steady = ToneBackend(name="steady", voices_=[Voice("steady-en", ("en-US",), "")])
+    srv = await verba_server("--http-port", "0", backends=[flaky, steady])
+    for _ in range(2):
+        assert not (await speak(srv.uri, "Hi.")).errors  # steady stands in
+    async with openai_client(srv) as client:
+        health = await client.get(base_url(srv) + "/health", cast_to=object)
+    assert health["status"] == "degraded"  # type: ignore[index]
+    assert health["backends"] == [{"name": "flaky", "state": "cooling"},  # type: ignore[index]
+                                  {"name": "steady", "state": "up"}]
+
+
+async def test_shutdown_lets_an_http_reply_finish(verba_server):
+    """On SIGTERM (server.stop) a reply in progress gets --shutdown-timeout to finish,
+    over HTTP as over Wyoming; new connections are refused."""
+    srv, _ = await tone_server(verba_server, chunk_delay=0.02)
+    expected = (await speak(srv.uri, TEXT)).samples
+    async with openai_client(srv) as client, client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="alloy", input=TEXT, response_format="pcm") as response:
+        stopping = asyncio.create_task(srv.server.stop())
+        body = b"".join([piece async for piece in response.iter_bytes()])
+    await stopping
+    assert np.array_equal(decode(body, "pcm")[0], expected)
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", srv.server.http.port or 1)

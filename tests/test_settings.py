@@ -164,3 +164,17 @@ def test_http_settings():
         load_settings(["--http-voice", "alloy"], env={})
     with pytest.raises(SettingsError, match="--http-port 70000"):
         load_settings(["--http-port", "70000"], env={})
+
+
+def test_say_leaves_the_http_port_to_the_running_server(tmp_path):
+    """`say` starts a private server: with VERBA_HTTP_PORT set for the real one (whose
+    port is taken), it must not try to listen there too."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = tmp_path / "hello.wav"
+        assert main(["say", "Hello.", "-o", str(out), "--backend", "espeak",
+                     "--data-dir", str(tmp_path), "--http-port", str(port)]) == 0

@@ -62,7 +62,8 @@ async def say(settings: Settings, text: str, output: Path, voice: str | None) ->
 
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"unix://{tmp}/say.sock"
-        server = VerbaServer(_replace(settings, uri=uri, zeroconf=None))
+        # A private server: no zeroconf, and no HTTP port that a running server may hold.
+        server = VerbaServer(_replace(settings, uri=uri, zeroconf=None, http_port=None))
         await server.start()
         try:
             async with AsyncClient.from_uri(uri) as client:
