@@ -137,7 +137,7 @@ async def test_total_time_includes_delays_after_first_audio(verba_server) -> Non
 
 async def test_streaming_paces_text_and_times_from_the_first_chunk(verba_server) -> None:
     backend = ToneBackend(faults=Faults(first_delay=0.1))
-    srv = await verba_server(backends=[backend])
+    srv = await verba_server("--sentence-pause", "0", backends=[backend])  # only the tone
     text = "One two three four five. Six seven eight."
     trace = await measure_streaming(srv.uri, text, chunk_words=2, chunk_delay=0.15)
     assert trace.ok, trace.error

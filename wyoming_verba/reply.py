@@ -16,7 +16,7 @@ from wyoming.event import Event
 from wyoming.tts import SynthesizeStopped
 
 from .app import App
-from .audio import PcmConverter, split_chunks
+from .audio import SentenceShaper, silence, split_chunks
 from .backends.base import BackendError, SynthesisCancelled, Utterance
 from .backends.chain import SentenceOutcome, VoiceChoice
 from .metrics import RequestStats
@@ -94,7 +94,9 @@ class Reply:
         out = self.out
         fmt = self.app.output_format
         start = AudioStart(fmt.rate, fmt.width, fmt.channels).event()
+        settings = self.app.settings
         started = False
+        spoke = False  # speech was sent: later sentences begin with --sentence-pause
         failed = False
         choice = self.choice
         try:
@@ -103,16 +105,21 @@ class Reply:
                     continue
                 self.stats.sentences += 1
                 self.stats.chars += len(sentence)
-                converter = PcmConverter(fmt)
+                shaper = SentenceShaper(fmt, self.app.loudness, self.app.chain.typical_loudness)
                 outcome = SentenceOutcome()
+                gap = settings.sentence_pause if spoke else settings.lead_in_ms / 1000
                 try:
                     async with aclosing(
-                        self._sentence_audio(sentence, choice, converter, outcome)
+                        self._sentence_audio(sentence, choice, shaper, outcome)
                     ) as audio_blocks:
                         async for audio in audio_blocks:
                             if not started:
                                 out.send(start)
                                 started = True
+                            if gap:  # before the sentence's first audio, not before its text
+                                self._send(silence(fmt, gap))
+                                gap = 0.0
+                            spoke = True
                             self._send(audio)
                 except (SynthesisCancelled, ConnectionError):
                     raise
@@ -132,6 +139,8 @@ class Reply:
                         self.stats.spoken_by(name)
                     if outcome.spoken_by:
                         self.app.metrics.sentence(outcome.spoken_by[-1], outcome.failures)
+                if self.app.loudness.enabled and shaper.raw:
+                    await asyncio.to_thread(self._learn_loudness, shaper)
                 # Between sentences, with no backend held: wait for a slow reader here.
                 await out.writable()
             if self.choice is not None and not started and not failed:
@@ -158,8 +167,12 @@ class Reply:
             self.out.send(AudioChunk(fmt.rate, fmt.width, fmt.channels, piece).event())
             self.stats.audio(len(piece) / fmt.bytes_per_second)
 
+    def _learn_loudness(self, shaper: SentenceShaper) -> None:
+        for (backend, voice), samples in shaper.observations():
+            self.app.loudness.observe(backend, voice, samples, self.app.output_format.rate)
+
     async def _sentence_audio(
-        self, sentence: str, choice: VoiceChoice, converter: PcmConverter,
+        self, sentence: str, choice: VoiceChoice, shaper: SentenceShaper,
         outcome: SentenceOutcome,
     ) -> AsyncGenerator[bytes, None]:
         """The sentence's audio in the stream's format, from the cache or the chain."""
@@ -176,12 +189,12 @@ class Reply:
         async with aclosing(
             self.app.chain.speak(sentence, choice, self.utterance, outcome)
         ) as spoken:
-            async for _backend, pcm in spoken:
-                audio = converter.convert(pcm)
+            async for backend, pcm in spoken:
+                audio = shaper.feed(pcm, (backend, outcome.voices.get(backend, "")))
                 if audio:
                     collected.append(audio)
                     yield audio
-        tail = converter.flush()
+        tail = shaper.end()
         if tail:
             collected.append(tail)
             yield tail

@@ -54,6 +54,7 @@ class SentenceOutcome:
 
     spoken_by: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    voices: dict[str, str] = field(default_factory=dict)  # backend -> the voice it used
 
 
 class Breaker:
@@ -230,6 +231,10 @@ class BackendChain:
 
     # --- speaking --------------------------------------------------------------
 
+    def typical_loudness(self, name: str) -> float | None:
+        """The named backend's usual level in LUFS, if it declares one."""
+        return next((b.typical_loudness for b in self._all if b.name == name), None)
+
     def first_usable(self) -> str | None:
         order = self._order()
         return order[0].name if order else None
@@ -256,6 +261,7 @@ class BackendChain:
             if mapped is None:
                 continue
             voice, speaker = mapped
+            outcome.voices[backend.name] = voice.name
             sent = 0.0
             marks: list[WordMark] = []
             breaker = self.breakers[backend.name]
