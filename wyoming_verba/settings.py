@@ -252,6 +252,10 @@ class Settings:
     sentence_timeout: float = _voices(
         10.0, "seconds a backend may take to start a sentence before the next one speaks",
         checks=(positive,))
+    first_audio_deadline: float = _voices(
+        1.0, "seconds a reply's first sentence may wait for audio before the next backend "
+        "starts it too (later sentences: until the client would run out of audio); 0 = off",
+        checks=(between(0.0, 30.0),))
     cooldown: float = _voices(
         30.0, "seconds a failing backend is skipped before being probed again",
         checks=(not_negative,))
