@@ -137,7 +137,7 @@ async def test_total_time_includes_delays_after_first_audio(verba_server) -> Non
 
 async def test_streaming_paces_text_and_times_from_the_first_chunk(verba_server) -> None:
     backend = ToneBackend(faults=Faults(first_delay=0.1))
-    srv = await verba_server(backends=[backend])
+    srv = await verba_server("--sentence-pause", "0", backends=[backend])  # only the tone
     text = "One two three four five. Six seven eight."
     trace = await measure_streaming(srv.uri, text, chunk_words=2, chunk_delay=0.15)
     assert trace.ok, trace.error
@@ -260,3 +260,22 @@ async def test_plot_without_matplotlib_names_the_extra_before_running(
         await amain(["--uri", srv.uri, "--runs", "1", "--plot", "out.png"])
     assert exit_info.value.code == 2
     assert "pip install 'wyoming-verba[bench]'" in capsys.readouterr().err
+
+
+def test_underrun_counts_the_silence_a_real_time_player_inserts() -> None:
+    from wyoming_verba.bench.measure import underrun
+
+    assert underrun([]) == 0.0
+    assert underrun([(0.0, 1.0), (0.5, 1.0), (1.9, 0.5)]) == 0.0  # always ahead
+    assert underrun([(0.0, 0.5), (0.8, 0.5)]) == pytest.approx(0.3)  # ran dry 0.3 s
+    # A late chunk resets the clock: the next one is measured from its own end.
+    assert underrun([(0.0, 0.5), (1.0, 0.5), (1.6, 0.5)]) == pytest.approx(0.6)
+
+
+async def test_a_backend_slower_than_real_time_shows_underrun(verba_server) -> None:
+    slow = ToneBackend(faults=Faults(chunk_delay=0.3))  # ~0.1 s of audio per 0.3 s
+    srv = await verba_server("--sentence-pause", "0", backends=[slow])
+    trace = await measure_plain(srv.uri, "one two three four five six seven eight")
+    assert trace.ok and trace.underrun_s > 0.2
+    fast = await verba_server("--sentence-pause", "0", backends=[ToneBackend()])
+    assert (await measure_plain(fast.uri, "one two three four")).underrun_s < 0.01

@@ -140,7 +140,7 @@ async def test_voice_resolution_and_mapping():
 
 async def test_failover_inside_one_stream_keeps_one_format(verba_server):
     first, second = two_tones(fail_after_words=2)
-    srv = await verba_server(backends=[first, second])
+    srv = await verba_server("--sentence-pause", "0", backends=[first, second])
     reply = await speak_streaming(srv.uri, ["Alpha beta gamma delta. ", "Epsilon zeta."])
     assert reply.errors == []
     assert reply.types.count("audio-start") == 1

@@ -42,4 +42,5 @@ async def test_csm_through_the_server(verba_server):
                                      voice="speaker-0")
     assert not streamed.errors
     assert len(streamed.chunk_formats) == 1
-    assert abs(streamed.seconds - 2 * FRAMES * 0.08) < 0.02
+    pause = srv.settings.sentence_pause  # between the two sentences
+    assert abs(streamed.seconds - (2 * FRAMES * 0.08 + pause)) < 0.02

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 
 from . import __version__
-from .audio import AudioFormat
+from .audio import AudioFormat, LoudnessTracker
 from .backends.chain import BackendChain
 from .backends.factory import attribution
 from .cache import AudioCache
@@ -42,6 +42,7 @@ class App:
         self.chain = chain
         self.metrics = metrics
         self.output_format = AudioFormat(rate=settings.output_rate)
+        self.loudness = LoudnessTracker(settings.loudness)
         max_bytes = int(settings.cache_mb * 1024 * 1024)
         self.cache = AudioCache(max_bytes, chain) if max_bytes > 0 else None
         self._ids = itertools.count(1)

@@ -24,6 +24,7 @@ class RequestStats:
     chars: int = 0
     backends: list[str] = field(default_factory=list)
     failovers: int = 0
+    hedges: int = 0  # sentences another backend started because the first was late
     cache_hits: int = 0
     outcome: str = "ok"
     front: str = "wyoming"  # which server took the request: wyoming or http
@@ -54,6 +55,7 @@ class RequestStats:
             f"backends={','.join(self.backends) or '-'} first_audio={first} "
             f"audio={self.audio_seconds:.2f}s total={self.elapsed:.2f}s rtf={rtf} "
             f"sentences={self.sentences} chars={self.chars} failovers={self.failovers} "
+            f"hedges={self.hedges} "
             f"cache_hits={self.cache_hits}" + (f" front={self.front}"
                                                if self.front != "wyoming" else "")
         )

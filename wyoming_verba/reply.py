@@ -16,7 +16,7 @@ from wyoming.event import Event
 from wyoming.tts import SynthesizeStopped
 
 from .app import App
-from .audio import PcmConverter, split_chunks
+from .audio import SentenceShaper, silence, split_chunks
 from .backends.base import BackendError, SynthesisCancelled, Utterance
 from .backends.chain import SentenceOutcome, VoiceChoice
 from .metrics import RequestStats
@@ -62,6 +62,10 @@ class Reply:
         self.stats = RequestStats(request_id, streaming=streaming)
         self.chars = 0
         self.has_text = False
+        loop = asyncio.get_running_loop()
+        self._requested = loop.time()
+        self._playback_start: float | None = None  # loop time of the first audio sent
+        self._played = 0.0  # seconds of audio sent
         self.text_ended = False
         self.task = asyncio.create_task(self._run(previous), name=f"reply {request_id}")
 
@@ -94,7 +98,9 @@ class Reply:
         out = self.out
         fmt = self.app.output_format
         start = AudioStart(fmt.rate, fmt.width, fmt.channels).event()
+        settings = self.app.settings
         started = False
+        spoke = False  # speech was sent: later sentences begin with --sentence-pause
         failed = False
         choice = self.choice
         try:
@@ -103,16 +109,22 @@ class Reply:
                     continue
                 self.stats.sentences += 1
                 self.stats.chars += len(sentence)
-                converter = PcmConverter(fmt)
+                shaper = SentenceShaper(fmt, self.app.loudness, self.app.chain.typical_loudness)
                 outcome = SentenceOutcome()
+                gap = settings.sentence_pause if spoke else settings.lead_in_ms / 1000
                 try:
                     async with aclosing(
-                        self._sentence_audio(sentence, choice, converter, outcome)
+                        self._sentence_audio(sentence, choice, shaper, outcome,
+                                             self._deadline())
                     ) as audio_blocks:
                         async for audio in audio_blocks:
                             if not started:
                                 out.send(start)
                                 started = True
+                            if gap:  # before the sentence's first audio, not before its text
+                                self._send(silence(fmt, gap))
+                                gap = 0.0
+                            spoke = True
                             self._send(audio)
                 except (SynthesisCancelled, ConnectionError):
                     raise
@@ -128,10 +140,13 @@ class Reply:
                     out.send(Error(text=str(exc) or type(exc).__name__, code=code).event())
                 finally:
                     self.stats.failovers += len(outcome.failures)
+                    self.stats.hedges += len(outcome.hedged)
                     for name in outcome.spoken_by:
                         self.stats.spoken_by(name)
                     if outcome.spoken_by:
                         self.app.metrics.sentence(outcome.spoken_by[-1], outcome.failures)
+                if self.app.loudness.enabled and shaper.raw:
+                    await asyncio.to_thread(self._learn_loudness, shaper)
                 # Between sentences, with no backend held: wait for a slow reader here.
                 await out.writable()
             if self.choice is not None and not started and not failed:
@@ -154,13 +169,36 @@ class Reply:
 
     def _send(self, audio: bytes) -> None:
         fmt = self.app.output_format
+        if self._playback_start is None:
+            self._playback_start = asyncio.get_running_loop().time()
         for piece in split_chunks(audio, fmt, self.app.settings.samples_per_chunk):
             self.out.send(AudioChunk(fmt.rate, fmt.width, fmt.channels, piece).event())
-            self.stats.audio(len(piece) / fmt.bytes_per_second)
+            seconds = len(piece) / fmt.bytes_per_second
+            self.stats.audio(seconds)
+            self._played += seconds
+
+    def _deadline(self) -> float | None:
+        """When the client needs the next sentence's audio: --first-audio-deadline after
+        the request for the first one, then the moment it would run out of what it has
+        (had playback started with the first chunk), or a fresh window if it already has."""
+        limit = self.app.settings.first_audio_deadline
+        if not limit:
+            return None
+        if self._playback_start is None:
+            return self._requested + limit
+        now = asyncio.get_running_loop().time()
+        runs_out = self._playback_start + self._played
+        # Text that came late (an LLM still writing): the client already ran dry, so this
+        # sentence gets a fresh window rather than an immediate second backend.
+        return runs_out if runs_out > now else now + limit
+
+    def _learn_loudness(self, shaper: SentenceShaper) -> None:
+        for (backend, voice), samples in shaper.observations():
+            self.app.loudness.observe(backend, voice, samples, self.app.output_format.rate)
 
     async def _sentence_audio(
-        self, sentence: str, choice: VoiceChoice, converter: PcmConverter,
-        outcome: SentenceOutcome,
+        self, sentence: str, choice: VoiceChoice, shaper: SentenceShaper,
+        outcome: SentenceOutcome, deadline: float | None,
     ) -> AsyncGenerator[bytes, None]:
         """The sentence's audio in the stream's format, from the cache or the chain."""
         cache = self.app.cache
@@ -174,14 +212,14 @@ class Reply:
                 return
         collected: list[bytes] = []
         async with aclosing(
-            self.app.chain.speak(sentence, choice, self.utterance, outcome)
+            self.app.chain.speak(sentence, choice, self.utterance, outcome, deadline)
         ) as spoken:
-            async for _backend, pcm in spoken:
-                audio = converter.convert(pcm)
+            async for backend, pcm in spoken:
+                audio = shaper.feed(pcm, (backend, outcome.voices.get(backend, "")))
                 if audio:
                     collected.append(audio)
                     yield audio
-        tail = converter.flush()
+        tail = shaper.end()
         if tail:
             collected.append(tail)
             yield tail

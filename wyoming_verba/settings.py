@@ -221,6 +221,16 @@ class Settings:
     max_sentence_chars: int = _server(
         500, "cut longer sentences at a clause boundary or space (backends choke on run-on "
         "text)", checks=(between(40, 100_000),))
+    loudness: float | None = _server(
+        -18.0, "loudness of every reply in LUFS, whichever backend speaks (off: each "
+        "backend's own level)", parse=lambda v: None if v.strip().lower() == "off" else float(v),
+        checks=(between(-40.0, -5.0),))
+    sentence_pause: float = _server(
+        0.3, "seconds of silence between sentences (each sentence's own leading and trailing "
+        "silence is trimmed, so every backend pauses alike)", checks=(between(0.0, 5.0),))
+    lead_in_ms: int = _server(
+        0, "milliseconds of silence before a reply, for satellites that clip the first "
+        "syllable", checks=(between(0, 2000),))
     shutdown_timeout: float = _server(5.0, "seconds in-flight replies get to finish on SIGTERM",
                                       checks=(not_negative,))
     startup_wait: float = _server(
@@ -254,6 +264,10 @@ class Settings:
     sentence_timeout: float = _voices(
         10.0, "seconds a backend may take to start a sentence before the next one speaks",
         checks=(positive,))
+    first_audio_deadline: float = _voices(
+        1.0, "seconds a reply's first sentence may wait for audio before the next backend "
+        "starts it too (later sentences: until the client would run out of audio); 0 = off",
+        checks=(between(0.0, 30.0),))
     cooldown: float = _voices(
         30.0, "seconds a failing backend is skipped before being probed again",
         checks=(not_negative,))

@@ -19,6 +19,7 @@ connection with `fake.queue("503", "normal")`):
                          token does not match the fake's clock gets 403 + a Date header,
                          exactly like Edge (so clock_skew=3600 gives "403 once, then fixed")
     pace                 seconds between audio blocks (0 = as fast as possible)
+    first_audio_delay    seconds between turn.start and the first audio block (a slow service)
     block_bytes          MP3 bytes per binary message
     blocks_before_fault  blocks sent before stall_after_audio / *_mid_stream strike
     word_seconds         audio length per word of text; `audio_for` can be replaced
@@ -142,6 +143,7 @@ class FakeEdge:
     ) -> None:
         self.mode = mode
         self.pace = pace
+        self.first_audio_delay = 0.0
         self.block_bytes = block_bytes
         self.clock_skew = clock_skew
         self.blocks_before_fault = blocks_before_fault
@@ -339,6 +341,8 @@ class FakeEdge:
         sent = bytearray()
         self.mp3_sent.append(b"")
         self.block_times.append([])
+        if self.first_audio_delay:
+            await asyncio.sleep(self.first_audio_delay)
         for index, block in enumerate(blocks):
             if index and self.pace:
                 await asyncio.sleep(self.pace)

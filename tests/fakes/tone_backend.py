@@ -58,15 +58,14 @@ class ToneBackend(Backend):
     ) -> AsyncIterator[Chunk]:
         self.attempts.append(text)
         faults = self.faults
-        if faults.first_delay:
-            await asyncio.sleep(faults.first_delay)
-        if faults.fail_before_audio:
-            faults.fail_before_audio -= 1
-            raise faults.error(f"{self.name}: injected failure", backend=self.name)
-        words = _word_spans(text)
-        t = 0.0
         try:
-            for index, (start, end) in enumerate(words):
+            if faults.first_delay:
+                await asyncio.sleep(faults.first_delay)
+            if faults.fail_before_audio:
+                faults.fail_before_audio -= 1
+                raise faults.error(f"{self.name}: injected failure", backend=self.name)
+            t = 0.0
+            for index, (start, end) in enumerate(_word_spans(text)):
                 if faults.fail_after_words is not None and index == faults.fail_after_words:
                     faults.fail_after_words = None
                     raise faults.error(f"{self.name}: died mid-sentence", backend=self.name)

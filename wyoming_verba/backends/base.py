@@ -130,6 +130,9 @@ class Backend(abc.ABC):
     a `BackendError` (never anything else) when it cannot speak."""
 
     name: str = "backend"
+    # LUFS of its speech as measured here on household sentences (tools/benchmarks/
+    # loudness.py): the level a voice is assumed to have until its first sentence is heard.
+    typical_loudness: float | None = None
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Load, warm up, probe. Raise BackendUnavailable with the reason if unusable."""

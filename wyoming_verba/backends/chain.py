@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from ..pcm import Pcm
@@ -57,6 +56,8 @@ class SentenceOutcome:
 
     spoken_by: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    voices: dict[str, str] = field(default_factory=dict)  # backend -> the voice it used
+    hedged: list[str] = field(default_factory=list)  # backends started by the deadline
 
 
 class Breaker:
@@ -239,6 +240,10 @@ class BackendChain:
 
     # --- speaking --------------------------------------------------------------
 
+    def typical_loudness(self, name: str) -> float | None:
+        """The named backend's usual level in LUFS, if it declares one."""
+        return next((b.typical_loudness for b in self._all if b.name == name), None)
+
     def first_usable(self, choice: VoiceChoice | None = None) -> str | None:
         order = self._order(choice)
         return order[0].name if order else None
@@ -257,68 +262,161 @@ class BackendChain:
         choice: VoiceChoice,
         utterance: Utterance,
         outcome: SentenceOutcome | None = None,
+        deadline: float | None = None,
     ) -> AsyncGenerator[tuple[str, Pcm], None]:
-        """Yield (backend name, PCM) for one sentence, failing over as needed."""
+        """Yield (backend name, PCM) for one sentence, failing over as needed.
+
+        `deadline` (event-loop time) is when the listener needs audio: if the backend that
+        owns the sentence has produced none by then, the next backend starts the same
+        sentence alongside it (a hedge), and whichever produces audio first speaks it; the
+        other is cancelled at once and is not counted as failing."""
         outcome = outcome if outcome is not None else SentenceOutcome()
+        loop = asyncio.get_running_loop()
         remaining = sentence
         errors: list[str] = []
+        queue: list[tuple[Backend, Voice, str | None]] = []
         for backend in self._order(choice):
             mapped = self.voice_for(backend, choice)
-            if mapped is None:
-                continue
-            voice, speaker = mapped
-            sent = 0.0
-            marks: list[WordMark] = []
-            breaker = self.breakers[backend.name]
-            breaker.attempt()
+            if mapped is not None:
+                queue.append((backend, *mapped))
+        while queue:
+            racers = [self._begin(*queue.pop(0), remaining, utterance, outcome)]
+            winner: _Attempt | None = None
+            first: Pcm | None = None
             try:
-                stream = backend.synthesize(remaining, voice, speaker, utterance)
-                timed = _with_timeouts(stream, self.sentence_timeout, backend.name)
-                async with aclosing(timed) as chunks:  # the backend's stream ends here, now
-                    async for chunk in chunks:
-                        utterance.cancel.raise_if_cancelled()
+                while winner is None and racers:
+                    timeout = None
+                    if deadline is not None and len(racers) == 1 and queue:
+                        timeout = max(0.0, deadline - loop.time())
+                    done, _ = await asyncio.wait({r.step for r in racers}, timeout=timeout,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    utterance.cancel.raise_if_cancelled()
+                    if not done:  # no audio by the deadline: start the next backend too
+                        hedge = queue.pop(0)
+                        _LOGGER.info("%s has no audio by the deadline: %s starts the same "
+                                     "sentence alongside", racers[0].backend.name, hedge[0].name)
+                        outcome.hedged.append(hedge[0].name)
+                        racers.append(self._begin(*hedge, remaining, utterance, outcome))
+                        deadline = None  # one hedge per sentence
+                        continue
+                    for racer in [r for r in racers if r.step in done]:
+                        try:
+                            chunk = racer.step.result()
+                        except StopAsyncIteration:  # done without audio: nothing to say
+                            winner = racer
+                            break
+                        except Exception as exc:
+                            racers.remove(racer)
+                            self._failed(racer, exc, utterance, outcome, errors)
+                            continue
+                        if isinstance(chunk, Pcm) and chunk.audio:
+                            winner, first = racer, chunk
+                            break
                         if isinstance(chunk, WordMark):
-                            marks.append(chunk)
-                            continue
-                        if not chunk.audio:
-                            continue
-                        if not sent:
-                            outcome.spoken_by.append(backend.name)
-                        sent += chunk.seconds
-                        yield backend.name, chunk
-            except SynthesisCancelled:
-                raise
-            except Exception as exc:  # a backend bug must not take the reply down
-                if utterance.cancel.cancelled:
-                    raise SynthesisCancelled("synthesis cancelled") from exc
-                error = exc if isinstance(exc, BackendError) else BackendError(
-                    f"{type(exc).__name__}: {exc}", backend=backend.name)
-                if not isinstance(exc, BackendError):
-                    _LOGGER.exception("%s crashed on a sentence", backend.name)
-                # Busy (saturated) and one missing voice say nothing about the backend's
-                # health: hand the sentence on without tripping its breaker.
-                if not isinstance(error, BackendBusy | VoiceNotFound):
-                    breaker.failure(error)
-                outcome.failures.append((backend.name, str(error)))
-                errors.append(f"{backend.name}: {error}")
-                _LOGGER.debug("%s failed on %r after %.2f s of audio: %s",
-                              backend.name, remaining, sent, error)
-                if sent:
-                    rest = _rest_after(remaining, marks, sent)
-                    if rest == remaining.strip():
-                        _LOGGER.info("%s reported no words: the next backend repeats the "
-                                     "whole sentence after %.1f s of it", backend.name, sent)
-                    remaining = rest
-                    if not remaining:
-                        return
-                continue
+                            racer.marks.append(chunk)
+                        racer.advance()
             finally:
-                breaker.release()  # a cancelled or handed-on probe ends without a verdict
-            breaker.success()
-            return
+                for racer in racers:
+                    if racer is not winner:
+                        await racer.abandon()  # a hedge that lost: no verdict either way
+            if winner is None:
+                continue
+            if first is None:  # the backend had nothing to say for this text
+                await winner.abandon(success=True)
+                return
+            failure: Exception | None = None
+            finished = False
+            try:
+                outcome.spoken_by.append(winner.backend.name)
+                winner.sent += first.seconds
+                yield winner.backend.name, first
+                while True:
+                    winner.advance()
+                    try:
+                        chunk = await winner.step
+                    except StopAsyncIteration:
+                        break
+                    utterance.cancel.raise_if_cancelled()
+                    if isinstance(chunk, WordMark):
+                        winner.marks.append(chunk)
+                    elif chunk.audio:
+                        winner.sent += chunk.seconds
+                        yield winner.backend.name, chunk
+                finished = True
+            except Exception as exc:
+                failure = exc
+            finally:  # closed, cancelled, failed or done: its stream ends here, now
+                await winner.abandon(success=finished)
+            if finished:
+                return
+            assert failure is not None
+            self._failed(winner, failure, utterance, outcome, errors)
+            rest = _rest_after(remaining, winner.marks, winner.sent)
+            if rest == remaining.strip():
+                _LOGGER.info("%s reported no words: the next backend repeats the whole "
+                             "sentence after %.1f s of it", winner.backend.name, winner.sent)
+            remaining = rest
+            if not remaining:
+                return
         if not errors:
             raise AllBackendsFailed("no backend is available to speak")
         raise AllBackendsFailed("every backend failed: " + "; ".join(errors))
+
+    def _begin(self, backend: Backend, voice: Voice, speaker: str | None, text: str,
+               utterance: Utterance, outcome: SentenceOutcome) -> _Attempt:
+        outcome.voices[backend.name] = voice.name
+        breaker = self.breakers[backend.name]
+        breaker.attempt()
+        stream = backend.synthesize(text, voice, speaker, utterance)
+        return _Attempt(backend, breaker, _with_timeouts(stream, self.sentence_timeout,
+                                                         backend.name))
+
+    def _failed(self, attempt: _Attempt, exc: BaseException, utterance: Utterance,
+                outcome: SentenceOutcome, errors: list[str]) -> None:
+        """Count one backend's failure on a sentence (or pass a cancellation on)."""
+        if isinstance(exc, SynthesisCancelled) or utterance.cancel.cancelled:
+            raise SynthesisCancelled("synthesis cancelled") from exc
+        name = attempt.backend.name
+        error = exc if isinstance(exc, BackendError) else BackendError(
+            f"{type(exc).__name__}: {exc}", backend=name)
+        if not isinstance(exc, BackendError):
+            _LOGGER.error("%s crashed on a sentence", name, exc_info=exc)
+        # Busy (saturated) and one missing voice say nothing about the backend's health:
+        # hand the sentence on without tripping its breaker.
+        if not isinstance(error, BackendBusy | VoiceNotFound):
+            attempt.breaker.failure(error)
+        outcome.failures.append((name, str(error)))
+        errors.append(f"{name}: {error}")
+        _LOGGER.debug("%s failed after %.2f s of audio: %s", name, attempt.sent, error)
+
+
+class _Attempt:
+    """One backend speaking one sentence (or its rest): its stream, read one step ahead
+    by a task so that two attempts can race for the first audio."""
+
+    def __init__(self, backend: Backend, breaker: Breaker,
+                 stream: AsyncGenerator[Chunk, None]) -> None:
+        self.backend = backend
+        self.breaker = breaker
+        self.stream = stream
+        self.sent = 0.0  # seconds of audio passed on
+        self.marks: list[WordMark] = []
+        self.step: asyncio.Task[Chunk] = asyncio.ensure_future(stream.__anext__())
+
+    def advance(self) -> None:
+        self.step = asyncio.ensure_future(self.stream.__anext__())
+
+    async def abandon(self, success: bool = False) -> None:
+        """Stop it now: its backend's stream is closed before this returns."""
+        if not self.step.done():
+            self.step.cancel()
+        await asyncio.wait({self.step})
+        if not self.step.cancelled():
+            self.step.exception()  # retrieved: a lost hedge's error is not news
+        await self.stream.aclose()
+        if success:
+            self.breaker.success()
+        self.breaker.release()
 
 
 def _rest_after(text: str, marks: list[WordMark], sent_seconds: float) -> str:

@@ -69,6 +69,13 @@ class Trace:
         return self.audio_bytes / per_second if per_second else 0.0
 
     @property
+    def underrun_s(self) -> float:
+        """Silence a listener hears inside the reply: with playback starting at the first
+        chunk and running in real time, the total wait for chunks that were not there yet."""
+        return underrun([(t, n / (self.rate * self.width * self.channels))
+                         for t, n in self.chunks if n > 0] if self.rate else [])
+
+    @property
     def rtf(self) -> float | None:
         """Total time / audio duration (below 1: faster than real time)."""
         if self.done_s is None or not self.audio_s:
@@ -77,9 +84,25 @@ class Trace:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("first_audio_s", "after_text_s", "audio_bytes", "audio_s", "rtf", "ok"):
+        for name in ("first_audio_s", "after_text_s", "audio_bytes", "audio_s", "rtf", "ok",
+                     "underrun_s"):
             data[name] = getattr(self, name)
         return data
+
+
+def underrun(chunks: list[tuple[float, float]]) -> float:
+    """(arrival time, seconds of audio) per chunk, in order → seconds of silence inserted
+    by a player that starts with the first chunk and plays in real time."""
+    if not chunks:
+        return 0.0
+    played_until = chunks[0][0]
+    gap = 0.0
+    for arrived, seconds in chunks:
+        if arrived > played_until:
+            gap += arrived - played_until
+            played_until = arrived
+        played_until += seconds
+    return gap
 
 
 def split_words(text: str, words_per_chunk: int) -> list[str]:

@@ -29,7 +29,7 @@ def table(results: Sequence[BackendResult], config: BenchConfig) -> str:
             "total p50", "total p90"]
     if streaming:
         head.append("after last text p50")
-    head += ["audio s", "RTF", "chunks", "bytes"]
+    head += ["underrun p50", "underrun p99", "audio s", "RTF", "chunks", "bytes"]
     rows = []
     for r in results:
         if r.skipped:
@@ -39,7 +39,8 @@ def table(results: Sequence[BackendResult], config: BenchConfig) -> str:
                _s(s.first_audio_p90), _s(s.total_p50), _s(s.total_p90)]
         if streaming:
             row.append(_s(s.after_text_p50))
-        row += [_s(s.audio_s, 2), _s(s.rtf), _n(s.chunks), _n(s.bytes)]
+        row += [_s(s.underrun_p50), _s(s.underrun_p99), _s(s.audio_s, 2), _s(s.rtf),
+                _n(s.chunks), _n(s.bytes)]
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
               for i, h in enumerate(head)]

@@ -33,6 +33,8 @@ class Summary:
     total_p50: float | None
     total_p90: float | None
     after_text_p50: float | None  # streaming: wait after the last text was sent
+    underrun_p50: float | None  # silence a real-time player inserts inside a reply
+    underrun_p99: float | None
     audio_s: float | None  # mean audio duration per request
     rtf: float | None  # all requests' total time / all their audio
     chunks: float | None  # mean audio-chunk events per request
@@ -59,6 +61,8 @@ def summarize(traces: Sequence[Trace]) -> Summary:
         total_p50=p(total, 50),
         total_p90=p(total, 90),
         after_text_p50=p([t.after_text_s for t in ok], 50),
+        underrun_p50=p([t.underrun_s for t in ok], 50),
+        underrun_p99=p([t.underrun_s for t in ok], 99),
         audio_s=mean([t.audio_s for t in ok]),
         rtf=sum(v for v in total if v is not None) / audio
         if (audio := sum(t.audio_s for t in ok)) else None,

@@ -34,6 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 
 class EspeakBackend(Backend):
     name = "espeak"
+    typical_loudness = -20.6  # LUFS, measured by tools/benchmarks/loudness.py
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

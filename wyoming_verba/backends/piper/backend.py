@@ -95,6 +95,7 @@ class _Download:
 
 class PiperBackend(Backend):
     name = "piper"
+    typical_loudness = -19.6  # LUFS (joe-medium), measured by tools/benchmarks/loudness.py
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
-from .pcm import SAMPLE_WIDTH, Pcm, float_to_int16, to_float_mono
+from ..pcm import SAMPLE_WIDTH, Pcm, float_to_int16, to_float_mono
 
 
 @dataclass(frozen=True)
@@ -42,27 +42,41 @@ class PcmConverter:
         out = b""
         if pcm.rate != self._source_rate:
             out = self.flush()
+        # Fast path: already in the stream's format.
+        if pcm.rate == self.target.rate and pcm.width == SAMPLE_WIDTH and pcm.channels == 1:
+            self._source_rate = pcm.rate
+            return out + pcm.audio[: len(pcm.audio) - len(pcm.audio) % SAMPLE_WIDTH]
+        return out + self.encode(self.to_float(pcm))
+
+    def to_float(self, pcm: Pcm) -> np.ndarray:
+        """`pcm` as float mono at the stream's rate. A change of source rate drops the old
+        resampler's tail: call `flush_float` first to keep it."""
+        if pcm.rate != self._source_rate:
+            self._resampler = None
             self._source_rate = pcm.rate
             if pcm.rate != self.target.rate:
                 self._resampler = soxr.ResampleStream(
                     pcm.rate, self.target.rate, 1, dtype="float32", quality="HQ"
                 )
-        # Fast path: already in the stream's format.
-        if self._resampler is None and pcm.width == SAMPLE_WIDTH and pcm.channels == 1:
-            return out + pcm.audio[: len(pcm.audio) - len(pcm.audio) % SAMPLE_WIDTH]
         samples = to_float_mono(pcm)
-        if self._resampler is not None:
+        if self._resampler is not None and samples.size:
             samples = self._resampler.resample_chunk(samples, last=False)
-        return out + self._widen(samples)
+        return samples
 
-    def flush(self) -> bytes:
+    def flush_float(self) -> np.ndarray:
         """Drain the resampler's tail (end of a sentence or a change of backend)."""
         resampler, self._resampler, self._source_rate = self._resampler, None, None
         if resampler is None:
-            return b""
-        return self._widen(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+            return np.zeros(0, dtype=np.float32)
+        return resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
 
-    def _widen(self, samples: np.ndarray) -> bytes:
+    def flush(self) -> bytes:
+        return self.encode(self.flush_float())
+
+    def encode(self, samples: np.ndarray) -> bytes:
+        """Float mono samples → the stream's 16-bit PCM (channels duplicated)."""
+        if not samples.size:
+            return b""
         mono = float_to_int16(samples)
         if self.target.channels == 1:
             return mono.tobytes()

@@ -1,0 +1,121 @@
+"""One sentence's audio on its way to the client: in the stream's format, at its voice's
+gain, with its silences trimmed and every cut faded.
+
+- Leading silence is dropped, so the first audio of a reply is speech, and trailing
+  silence too: the pause between sentences is the reply's to choose (--sentence-pause),
+  the same whichever backend spoke.
+- Every edge gets a FADE_S ramp: where speech starts, where it ends, and where one backend
+  hands the rest of a sentence to another. To fade the end, the last few milliseconds are
+  held back until the next block shows whether speech goes on.
+- One gain for the whole sentence (from `LoudnessTracker`), then the soft limiter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..pcm import Pcm
+from .convert import AudioFormat, PcmConverter
+from .loudness import LoudnessTracker, limit
+
+FADE_S = 0.005  # a few milliseconds: no click, no audible ramp
+SILENCE = 10 ** (-50 / 20)  # below about -50 dBFS a sample counts as silence
+
+Source = tuple[str, str]  # (backend, voice)
+
+
+def ramp(samples: np.ndarray, n: int, rising: bool) -> np.ndarray:
+    """Fade the first (rising) or last n samples of `samples` in place."""
+    n = min(n, samples.size)
+    if n:
+        curve = np.linspace(0.0, 1.0, n, endpoint=False, dtype=np.float32)
+        if rising:
+            samples[:n] *= curve
+        else:
+            samples[-n:] *= curve[::-1]
+    return samples
+
+
+class SentenceShaper:
+    """Feed it a sentence's PCM block by block (with the backend and voice that made
+    each block); it returns the stream's bytes as soon as they are final."""
+
+    def __init__(self, fmt: AudioFormat, loudness: LoudnessTracker,
+                 typical: Callable[[str], float | None] = lambda _backend: None) -> None:
+        self.fmt = fmt
+        self.loudness = loudness
+        self._typical = typical  # a backend's usual level, for a voice not measured yet
+        self._converter = PcmConverter(fmt)
+        self._fade = max(1, round(FADE_S * fmt.rate))
+        self._source: Source | None = None
+        self._gain = 1.0
+        self._speaking = False  # the current source's speech has started
+        self._pending = np.zeros(0, dtype=np.float32)  # after gain, not yet final
+        self.raw: dict[Source, list[np.ndarray]] = {}  # before gain, to learn from
+
+    def feed(self, pcm: Pcm, source: Source) -> bytes:
+        out = b""
+        if source != self._source:
+            out = self._close_source()
+            self._source, self._speaking = source, False
+            self._gain = self.loudness.gain(*source, typical=self._typical(source[0]))
+        samples = self._converter.to_float(pcm)
+        return out + self._push(samples)
+
+    def end(self) -> bytes:
+        """The sentence is over: what was held back, trailing silence trimmed, faded."""
+        return self._close_source()
+
+    def observations(self) -> list[tuple[Source, np.ndarray]]:
+        """Each source's whole raw audio of this sentence, for `LoudnessTracker.observe`."""
+        return [(source, np.concatenate(blocks)) for source, blocks in self.raw.items()
+                if blocks]
+
+    # --- internals ---------------------------------------------------------------
+
+    def _push(self, samples: np.ndarray) -> bytes:
+        if not samples.size or self._source is None:
+            return b""
+        self.raw.setdefault(self._source, []).append(samples)
+        return self._shape(samples * self._gain)
+
+    def _shape(self, samples: np.ndarray) -> bytes:
+        if not self._speaking:
+            loud = np.flatnonzero(np.abs(samples) > SILENCE)
+            if not loud.size:
+                return b""  # leading silence: dropped
+            samples = ramp(samples[max(0, loud[0] - self._fade):].copy(), self._fade, True)
+            self._speaking = True
+        pending = np.concatenate((self._pending, samples.astype(np.float32, copy=False)))
+        loud = np.flatnonzero(np.abs(pending) > SILENCE)
+        # Keep back the silence after the last loud sample (it may be a trailing one) and
+        # the FADE_S before it (it may be where a backend dies mid-word).
+        cut = int(loud[-1]) + 1 - self._fade if loud.size else 0
+        if cut <= 0:
+            self._pending = pending
+            return b""
+        self._pending = pending[cut:]
+        return self._encode(pending[:cut])
+
+    def _close_source(self) -> bytes:
+        if self._source is None:
+            return b""
+        out = self._push(self._converter.flush_float())
+        pending, self._pending = self._pending, np.zeros(0, dtype=np.float32)
+        loud = np.flatnonzero(np.abs(pending) > SILENCE)
+        if not loud.size:
+            return out
+        end = min(pending.size, int(loud[-1]) + 1 + self._fade)
+        return out + self._encode(ramp(pending[:end].copy(), self._fade, False))
+
+    def _encode(self, samples: np.ndarray) -> bytes:
+        if self.loudness.enabled:
+            samples = limit(samples)
+        return self._converter.encode(samples)
+
+
+def silence(fmt: AudioFormat, seconds: float) -> bytes:
+    """`seconds` of the stream's silence (pauses between sentences, the lead-in)."""
+    return bytes(round(seconds * fmt.rate) * fmt.width * fmt.channels)
+
