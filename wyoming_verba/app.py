@@ -5,17 +5,20 @@ one App, and this module imports nothing above it."""
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 
 from . import __version__
 from .audio import AudioFormat, LoudnessTracker
+from .backends.base import Voice
 from .backends.chain import BackendChain
 from .backends.factory import attribution
 from .cache import AudioCache
 from .languages import bcp47
 from .metrics import Metrics
 from .settings import Settings
+from .wire import encode_event
 
 PROJECT_URL = "https://github.com/wyoming-verba/wyoming-verba"
 
@@ -32,6 +35,14 @@ class App:
         max_bytes = int(settings.cache_mb * 1024 * 1024)
         self.cache = AudioCache(max_bytes, chain) if max_bytes > 0 else None
         self._ids = itertools.count(1)
+        self._info_cache: tuple[tuple[tuple[str, Voice], ...], bytes] | None = None
+        # Converting, levelling and shaping audio runs here, not on the event loop, so
+        # `describe` and every other connection stay responsive however busy replies are.
+        self.audio_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="audio")
+
+    def close(self) -> None:
+        self.audio_pool.shutdown(wait=False, cancel_futures=True)
+        self.metrics.close()
 
     def next_request_id(self) -> str:
         return f"r{next(self._ids)}"
@@ -40,17 +51,29 @@ class App:
         """Refresh the backend-up gauge (on every describe and after every reply)."""
         self.metrics.backends({b.name: self.chain.usable(b) for b in self.chain.live})
 
+    def info_bytes(self) -> bytes:
+        """The `info` event as sent, rebuilt only when the voices changed: with a few
+        hundred voices, encoding it costs more than answering the rest of `describe`."""
+        listed = tuple((backend.name, voice) for backend, voice in self.chain.voices())
+        if self._info_cache is None or self._info_cache[0] != listed:
+            self._info_cache = (listed, encode_event(self._info(listed).event()))
+        self.record_backends()
+        return self._info_cache[1]
+
     def info(self) -> Info:
+        return self._info(tuple((b.name, v) for b, v in self.chain.voices()))
+
+    def _info(self, listed: tuple[tuple[str, Voice], ...]) -> Info:
         voices = []
-        for backend, voice in self.chain.voices():
+        for backend_name, voice in listed:
             languages = advertised_languages(voice.languages)
             if not languages:
                 continue  # Home Assistant could not offer it under any language
-            who, url = attribution(backend.name)
+            who, url = attribution(backend_name)
             voices.append(
                 TtsVoice(
                     name=voice.name,
-                    description=f"{voice.description or voice.name} ({backend.name})",
+                    description=f"{voice.description or voice.name} ({backend_name})",
                     attribution=Attribution(name=who, url=url),
                     installed=voice.installed,
                     version=None,
@@ -58,7 +81,6 @@ class App:
                     speakers=[TtsVoiceSpeaker(s) for s in voice.speakers] or None,
                 )
             )
-        self.record_backends()
         program = TtsProgram(
             name="wyoming-verba",
             description="Sesame CSM-1b, Edge, Piper and espeak-ng with per-sentence failover",

@@ -188,7 +188,9 @@ class Settings:
                               "Python logging format string")
     output_rate: int = _server(24000, "sample rate of every audio-chunk (resampled with soxr)",
                                checks=(between(8000, 192000, " Hz"),))
-    samples_per_chunk: int = _server(1024, "largest audio-chunk in samples", checks=(positive,))
+    samples_per_chunk: int = _server(
+        4096, "largest audio-chunk in samples (audio is sent as soon as a backend makes it; "
+        "this only cuts bigger blocks)", checks=(positive,))
     max_text_chars: int = _server(10_000, "longest text accepted in one request",
                                   checks=(positive,))
     max_event_bytes: int = _server(
