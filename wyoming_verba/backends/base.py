@@ -130,6 +130,9 @@ class Backend(abc.ABC):
     a `BackendError` (never anything else) when it cannot speak."""
 
     name: str = "backend"
+    # True: give me normalised text (numbers, units, dates, symbols in words, by the
+    # voice's language; see text/normalize.py). The chain normalises what it hands over.
+    normalizes_text: bool = False
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Load, warm up, probe. Raise BackendUnavailable with the reason if unusable."""

@@ -16,6 +16,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from ..pcm import Pcm
+from ..text.normalize import normalize
 from .base import (
     Backend,
     BackendBusy,
@@ -256,12 +257,13 @@ class BackendChain:
             if mapped is None:
                 continue
             voice, speaker = mapped
+            given = _text_for(backend, remaining, voice.language or choice.language or "")
             sent = 0.0
             marks: list[WordMark] = []
             breaker = self.breakers[backend.name]
             breaker.attempt()
             try:
-                stream = backend.synthesize(remaining, voice, speaker, utterance)
+                stream = backend.synthesize(given, voice, speaker, utterance)
                 timed = _with_timeouts(stream, self.sentence_timeout, backend.name)
                 async with aclosing(timed) as chunks:  # the backend's stream ends here, now
                     async for chunk in chunks:
@@ -291,14 +293,16 @@ class BackendChain:
                 outcome.failures.append((backend.name, str(error)))
                 errors.append(f"{backend.name}: {error}")
                 _LOGGER.debug("%s failed on %r after %.2f s of audio: %s",
-                              backend.name, remaining, sent, error)
+                              backend.name, given, sent, error)
                 if sent:
-                    rest = _rest_after(remaining, marks, sent)
-                    if rest == remaining.strip():
+                    # Word marks index the text this backend was given (normalised or not).
+                    rest = _rest_after(given, marks, sent)
+                    if rest == given.strip():
                         _LOGGER.info("%s reported no words: the next backend repeats the "
                                      "whole sentence after %.1f s of it", backend.name, sent)
-                    remaining = rest
-                    if not remaining:
+                    else:
+                        remaining = rest
+                    if not rest:
                         return
                 continue
             finally:
@@ -308,6 +312,18 @@ class BackendChain:
         if not errors:
             raise AllBackendsFailed("no backend is available to speak")
         raise AllBackendsFailed("every backend failed: " + "; ".join(errors))
+
+
+def _text_for(backend: Backend, text: str, language: str) -> str:
+    """What `backend` is handed: normalised text in the voice's language if it asks for
+    it (`Backend.normalizes_text`), else the text as it is."""
+    if not backend.normalizes_text:
+        return text
+    try:
+        return normalize(text, language)
+    except Exception:  # a normalisation bug must not silence the sentence
+        _LOGGER.exception("could not normalise %r; speaking it as written", text)
+        return text
 
 
 def _rest_after(text: str, marks: list[WordMark], sent_seconds: float) -> str:

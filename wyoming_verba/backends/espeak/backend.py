@@ -34,6 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 
 class EspeakBackend(Backend):
     name = "espeak"
+    normalizes_text = True  # its own rules miss units, money after the number, German ordinals
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

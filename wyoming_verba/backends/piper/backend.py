@@ -95,6 +95,7 @@ class _Download:
 
 class PiperBackend(Backend):
     name = "piper"
+    normalizes_text = True  # espeak-ng phonemes: misses units, money after the number, times
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
