@@ -61,6 +61,8 @@ SPLITS = [
     ("Er kommt, d. h. bald. Ja.", ["Er kommt, d. h. bald.", "Ja."]),
     ("Das ist u. a. gut. Plan b. Dann.", ["Das ist u. a. gut.", "Plan b.", "Dann."]),
     ("Es sind 1,5 Mio. €. Viel.", ["Es sind 1,5 Mio. €.", "Viel."]),
+    ("It uses 9.5 W. It is 12 V. Then J. R. R. Tolkien.",
+     ["It uses 9.5 W.", "It is 12 V.", "Then J. R. R. Tolkien."]),
     ("Das ist der 2. versuch. Gut.", ["Das ist der 2. versuch.", "Gut."]),
     ("In 2024. We grew.", ["In 2024.", "We grew."]),
     ('He said "Stop!" Then he left.', ["He said Stop!", "Then he left."]),

@@ -19,7 +19,7 @@ When a sentence ends (see `SentenceSplitter` for the exact rule):
   number or an abbreviation. The one thing that can: a scheme-less domain split by the
   tokenizer ("example." + "com"); accepted, it only splits a sentence in two.
 - Held back: abbreviations (`Dr.`, `Mr.`, `e.g.`, `i.e.`, `U.S.`, `Mio.`, spaced ones such
-  as `d. h.` and `u. a.`, single initials `J.`),
+  as `d. h.` and `u. a.`, single initials `J.` but not a unit after a number, `9 W.`),
   `etc.`/`a.m.`/`p.m.` unless the next word starts upper-case, and small numbers `3. `
   unless the next word starts upper-case and is not a month ("am 3. Mai").
 
@@ -73,6 +73,7 @@ _CJK_TERMINATORS = "。！？"
 _CLAUSE = re.compile(r"[,;:](?= )| [—–](?= )")
 _URL_CHARS = re.compile(r"[/:=&@.]")
 _WORD_AFTER = re.compile(r"[^\W\d_]+")
+_NUMBER = re.compile(r"[\d.,]*\d")
 
 _INCOMPLETE_MARKER = re.compile(r"(?:`{1,2}|~{1,2}|#{1,6}|[-*+]|\d{1,9}[.)]?)?")
 _LINE_MARKER = re.compile(
@@ -276,6 +277,7 @@ class SentenceSplitter:
                 return spaced
         if not conditional and (low in NEVER_END or _dotted(token) or (
             len(token) == 1 and token.isupper() and token != "I"  # initials: J. R. R.
+            and not _NUMBER.fullmatch(self._token(buf, k - 2))  # a unit: "uses 9.5 W."
         )):
             return Decision.NOT_A_BOUNDARY
         ordinal = token.isdigit() and len(token) <= 2
