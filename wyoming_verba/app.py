@@ -1,6 +1,6 @@
 """The state every connection shares: settings, the backend chain, the output format,
-request ids, metrics and the cache. No listener code: the server and every handler use
-one App, and this module imports nothing above it."""
+request ids, metrics, the cache and the pronunciation lexicon. No listener code: the
+server and every handler use one App, and this module imports nothing above it."""
 
 from __future__ import annotations
 
@@ -18,13 +18,15 @@ from .cache import AudioCache
 from .languages import bcp47
 from .metrics import Metrics
 from .settings import Settings
+from .text.lexicon import Lexicon
 from .wire import encode_event
 
 PROJECT_URL = "https://github.com/wyoming-verba/wyoming-verba"
 
 
 class App:
-    """What every connection shares: settings, the backend chain, cache and metrics."""
+    """What every connection shares: settings, the backend chain, cache, metrics and the
+    lexicon."""
 
     def __init__(self, settings: Settings, chain: BackendChain, metrics: Metrics) -> None:
         self.settings = settings
@@ -34,6 +36,7 @@ class App:
         self.loudness = LoudnessTracker(settings.loudness)
         max_bytes = int(settings.cache_mb * 1024 * 1024)
         self.cache = AudioCache(max_bytes, chain) if max_bytes > 0 else None
+        self.lexicon = Lexicon(settings.lexicon)  # empty without --lexicon
         self._ids = itertools.count(1)
         self._info_cache: tuple[tuple[tuple[str, Voice], ...], bytes] | None = None
         # Converting, levelling and shaping audio runs here, not on the event loop, so

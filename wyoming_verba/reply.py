@@ -54,6 +54,8 @@ class Reply:
         self.choice = choice
         self.streaming = streaming
         settings = app.settings
+        # The lexicon's language: the voice's (or the one asked for), else --language.
+        self.language = (choice.language if choice else None) or settings.language
         self.splitter = SentenceSplitter(settings.first_sentence_chars, ssml=ssml,
                                          max_sentence_chars=settings.max_sentence_chars)
         self.sentences: asyncio.Queue[str | None] = asyncio.Queue()
@@ -107,6 +109,7 @@ class Reply:
             while (sentence := await self.sentences.get()) is not None:
                 if failed or choice is None:
                     continue
+                sentence = self.app.lexicon.apply(sentence, self.language)
                 self.stats.sentences += 1
                 self.stats.chars += len(sentence)
                 shaper = SentenceShaper(fmt, self.app.loudness, self.app.chain.typical_loudness)
