@@ -56,6 +56,15 @@ if bashio::config.has_value 'csm_voices'; then
     fi
 fi
 
+if bashio::config.has_value 'lexicon'; then
+    lexicon="$(bashio::config 'lexicon')"
+    if [[ -e "${lexicon}" ]]; then
+        flags+=("--lexicon=${lexicon}")
+    else
+        bashio::log.info "No pronunciation lexicon at ${lexicon}."
+    fi
+fi
+
 value 'cache_mb' --cache-mb
 optional 'http_api_key' --http-api-key
 if bashio::config.true 'debug_logging'; then

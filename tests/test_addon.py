@@ -176,7 +176,7 @@ def test_every_option_is_a_declared_setting_with_its_default_and_pattern() -> No
     """config.yaml is checked against the settings' own declarations (settings.py)."""
     assert set(ADDON_SETTINGS) == set(SCHEMA)
     for key, (f, spec) in ADDON_SETTINGS.items():
-        if key in OPTIONS and key != "csm_voices":  # the add-on's clips live in /share
+        if key in OPTIONS and key not in ("csm_voices", "lexicon"):  # they live in /share
             assert OPTIONS[key] == f.default, key
         patterns = [c.pattern for c in spec.checks if hasattr(c, "pattern")]
         if patterns:  # the Supervisor checks what the server checks, with the same pattern
@@ -286,13 +286,16 @@ def test_run_sh_defaults(tmp_path: Path) -> None:
 def test_run_sh_every_option(tmp_path: Path) -> None:
     voices = tmp_path / "voices"
     voices.mkdir()
+    lexicon = tmp_path / "lexicon.yaml"
+    lexicon.write_text("words:\n  Hue: hyoo\n")
     everything = {
         "backend": "auto", "voice": "en-US-AriaNeural", "speaker": "1", "language": "en-GB",
         "edge_voice": "en-GB-SoniaNeural", "edge_rate": "+10%", "edge_pitch": "-20Hz",
         "edge_volume": "-5%", "piper_voice": "en_GB-alan-low", "piper_length_scale": 1.2,
         "piper_download": False, "espeak_voice": "en-gb", "remote_uri": "tcp://gpu-box:10200",
         "remote_voice": "conversational_a", "remote_timeout": 2.5, "csm_voices": str(voices),
-        "cache_mb": 32.0, "http_api_key": "s3cret", "debug_logging": True,
+        "lexicon": str(lexicon), "cache_mb": 32.0, "http_api_key": "s3cret",
+        "debug_logging": True,
     }
     assert set(everything) == set(SCHEMA), "extend this test when adding an option"
     argv = run_sh(tmp_path, **everything)
@@ -307,7 +310,8 @@ def test_run_sh_every_option(tmp_path: Path) -> None:
         "--edge-volume=-5%", "--piper-voice=en_GB-alan-low",
         "--piper-length-scale=1.2", "--no-piper-download", "--espeak-voice=en-gb",
         "--remote-voice=conversational_a", "--remote-timeout=2.5",
-        f"--csm-voices={voices}", "--cache-mb=32.0", "--http-api-key=s3cret", "--debug",
+        f"--csm-voices={voices}", f"--lexicon={lexicon}", "--cache-mb=32.0",
+        "--http-api-key=s3cret", "--debug",
     ]
     # Every flag exists and every value is accepted by the server's own parser.
     s = load_settings(argv[2:], env={})
@@ -323,6 +327,7 @@ def test_run_sh_every_option(tmp_path: Path) -> None:
     assert (s.remote_uri, s.remote_voice, s.remote_timeout) == (
         "tcp://gpu-box:10200", "conversational_a", 2.5)
     assert (s.espeak_voice, s.csm_voices, s.cache_mb, s.debug) == ("en-gb", voices, 32.0, True)
+    assert s.lexicon == lexicon
     assert s.data_dirs == (Path("/data"),) and s.uri == "tcp://0.0.0.0:10200"
     assert (s.http_port, s.http_host, s.http_api_key) == (8099, "0.0.0.0", "s3cret")
 
@@ -363,6 +368,22 @@ def test_run_sh_remote_without_uri_explains_itself(tmp_path: Path) -> None:
 def test_run_sh_skips_a_missing_csm_voices_folder(tmp_path: Path) -> None:
     argv = run_sh(tmp_path, csm_voices=str(tmp_path / "nowhere"))
     assert not [a for a in argv if a.startswith("--csm-voices")]
+
+
+def test_run_sh_passes_a_lexicon_that_exists(tmp_path: Path) -> None:
+    assert not [a for a in run_sh(tmp_path) if a.startswith("--lexicon")]  # not in /share
+    lexicon = tmp_path / "lexicon.yaml"
+    lexicon.write_text("words:\n  Hue: hyoo\n")
+    assert f"--lexicon={lexicon}" in run_sh(tmp_path, lexicon=str(lexicon))
+
+
+def test_run_sh_bad_lexicon_stops_the_addon_naming_the_line(tmp_path: Path) -> None:
+    lexicon = tmp_path / "lexicon.yaml"
+    lexicon.write_text("words:\n  Hue: hyoo\n  Siobhan:\n")
+    fake_bin(tmp_path, "python3", f'exec "{sys.executable}" "$@"\n')
+    result = run_with_bashio(ROOT / "run.sh", tmp_path, {**OPTIONS, "lexicon": str(lexicon)})
+    assert result.returncode == 2
+    assert f"--lexicon '{lexicon}': line 3: 'Siobhan' has no replacement" in result.stderr
 
 
 # --- discovery and health check ----------------------------------------------------------

@@ -28,7 +28,10 @@ def tone_backend(**faults) -> ToneBackend:
 
 async def tone_server(verba_server, *argv: str, **faults):
     backend = tone_backend(**faults)
-    srv = await verba_server("--http-port", "0", *argv, backends=[backend])
+    # Loudness off: a voice's first sentence is levelled from a guess until the tracker has
+    # heard it, so the same text would not give the same samples twice.
+    srv = await verba_server("--http-port", "0", "--loudness", "off", *argv,
+                             backends=[backend])
     return srv, backend
 
 

@@ -290,4 +290,8 @@ async def test_an_error_after_audio_cuts_the_response_off(verba_server):
     assert events[0]["type"] == "speech.audio.delta"
     assert events[-1]["type"] == "error" and events[-1]["error"]["code"] == "synthesis_failed"
     assert "speech.audio.done" not in [e["type"] for e in events]
+    for _ in range(100):  # the request is recorded once its reply task has ended
+        if len(srv.app.metrics.history.recent) == 2:
+            break
+        await asyncio.sleep(0.02)
     assert [r["outcome"] for r in srv.app.metrics.history.recent] == ["error", "error"]

@@ -102,7 +102,7 @@ async def test_an_internal_error_is_not_blamed_on_the_client(verba_server, caplo
 async def test_a_crash_in_describe_is_answered_and_the_connection_lives(verba_server,
                                                                        monkeypatch):
     srv = await verba_server("--backend", "espeak")
-    monkeypatch.setattr(srv.app, "info", lambda: 1 / 0)
+    monkeypatch.setattr(srv.app, "info_bytes", lambda encode: 1 / 0)
     async with AsyncClient.from_uri(srv.uri) as client:
         await client.write_event(Describe().event())
         event = await asyncio.wait_for(client.read_event(), 5)

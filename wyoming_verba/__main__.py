@@ -1,4 +1,5 @@
-"""Command line: run the server (default), or `say` a text into a WAV file."""
+"""Command line: run the server (default), `say` a text into a WAV file, print the
+sentences a backend would be given (`text`), or compare latencies (`bench`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from .settings import Settings, SettingsError, load_settings
+from .text.lexicon import LexiconError
 
 _LOGGER = logging.getLogger("wyoming_verba")
 
@@ -109,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .bench import main as bench_main
 
         return bench_main(argv[1:])
+    if argv[:1] == ["text"]:
+        from .preview import main as text_main
+
+        return text_main(argv[1:])
     say_args = None
     if argv[:1] == ["say"]:
         parser = argparse.ArgumentParser(
@@ -134,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # e.g. the port is taken
         print(f"wyoming-verba: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    except LexiconError as exc:  # broken after --lexicon was checked, before it loaded
+        print(f"wyoming-verba: --lexicon {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

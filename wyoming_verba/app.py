@@ -1,22 +1,27 @@
 """The state every connection shares: settings, the backend chain, the output format,
-request ids, metrics and the cache. No listener code: the server and every handler use
-one App, and this module imports nothing above it."""
+request ids, metrics, the cache and the pronunciation lexicon. No listener code: the
+server and every handler use one App, and this module imports nothing above it."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from wyoming.event import Event
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 
 from . import __version__
 from .audio import AudioFormat, LoudnessTracker
+from .backends.base import Voice
 from .backends.chain import BackendChain
 from .backends.factory import attribution
 from .cache import AudioCache
 from .languages import bcp47
 from .metrics import Metrics
 from .settings import Settings
+from .text.lexicon import Lexicon
 
 PROJECT_URL = "https://github.com/wyoming-verba/wyoming-verba"
 
@@ -35,7 +40,8 @@ class BackendState:
 
 
 class App:
-    """What every connection shares: settings, the backend chain, cache and metrics."""
+    """What every connection shares: settings, the backend chain, cache, metrics and the
+    lexicon."""
 
     def __init__(self, settings: Settings, chain: BackendChain, metrics: Metrics) -> None:
         self.settings = settings
@@ -45,7 +51,16 @@ class App:
         self.loudness = LoudnessTracker(settings.loudness)
         max_bytes = int(settings.cache_mb * 1024 * 1024)
         self.cache = AudioCache(max_bytes, chain) if max_bytes > 0 else None
+        self.lexicon = Lexicon(settings.lexicon)  # empty without --lexicon
         self._ids = itertools.count(1)
+        self._info_cache: tuple[tuple[tuple[str, Voice], ...], bytes] | None = None
+        # Converting, levelling and shaping audio runs here, not on the event loop, so
+        # `describe` and every other connection stay responsive however busy replies are.
+        self.audio_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="audio")
+
+    def close(self) -> None:
+        self.audio_pool.shutdown(wait=False, cancel_futures=True)
+        self.metrics.close()
 
     def next_request_id(self) -> str:
         return f"r{next(self._ids)}"
@@ -77,18 +92,30 @@ class App:
             else:
                 states.append(BackendState(name, "up", voices=len(backend.voices())))
         return states
+    def info_bytes(self, encode: Callable[[Event], bytes]) -> bytes:
+        """The `info` event as `encode` writes it, re-encoded only when the voices changed:
+        with a few hundred voices, encoding it costs more than answering the rest of
+        `describe`."""
+        listed = tuple((backend.name, voice) for backend, voice in self.chain.voices())
+        if self._info_cache is None or self._info_cache[0] != listed:
+            self._info_cache = (listed, encode(self._info(listed).event()))
+        self.record_backends()
+        return self._info_cache[1]
 
     def info(self) -> Info:
+        return self._info(tuple((b.name, v) for b, v in self.chain.voices()))
+
+    def _info(self, listed: tuple[tuple[str, Voice], ...]) -> Info:
         voices = []
-        for backend, voice in self.chain.voices():
+        for backend_name, voice in listed:
             languages = advertised_languages(voice.languages)
             if not languages:
                 continue  # Home Assistant could not offer it under any language
-            who, url = attribution(backend.name)
+            who, url = attribution(backend_name)
             voices.append(
                 TtsVoice(
                     name=voice.name,
-                    description=f"{voice.description or voice.name} ({backend.name})",
+                    description=f"{voice.description or voice.name} ({backend_name})",
                     attribution=Attribution(name=who, url=url),
                     installed=voice.installed,
                     version=None,
@@ -96,7 +123,6 @@ class App:
                     speakers=[TtsVoiceSpeaker(s) for s in voice.speakers] or None,
                 )
             )
-        self.record_backends()
         program = TtsProgram(
             name="wyoming-verba",
             description="Sesame CSM-1b, Edge, Piper and espeak-ng with per-sentence failover",

@@ -78,21 +78,35 @@ class ConnectionHandler:
         self.last_task: asyncio.Task | None = None
         self.last_activity = time.monotonic()  # an event read or sent
         self.dropped = False
+        self._outgoing: list[bytes] = []  # sent in this turn of the loop, written together
 
     # --- writing -------------------------------------------------------------------
 
     def send(self, event: Event) -> None:
         """Queue an event for the client without waiting. Raises ConnectionResetError
         once the client is gone."""
+        self.send_encoded(encode_event(event))
+
+    def send_encoded(self, data: bytes) -> None:
+        """`send` for events already encoded. Everything sent in one turn of the event
+        loop goes out in one write: one system call, not one per audio chunk."""
         if self.writer.is_closing():
             raise ConnectionResetError(f"{self.name} went away")
-        self.writer.write(encode_event(event))
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing.append(data)
         self.last_activity = time.monotonic()
+
+    def _flush(self) -> None:
+        data, self._outgoing = b"".join(self._outgoing), []
+        if data and not self.writer.is_closing():
+            self.writer.write(data)
 
     async def writable(self) -> None:
         """Wait until the client has read what was sent (the socket's buffer is below its
         high-water mark). A client that reads nothing for --write-timeout is dropped."""
         limit = self.app.settings.write_timeout
+        self._flush()
         try:
             async with asyncio.timeout(limit):
                 await self.writer.drain()
@@ -111,8 +125,10 @@ class ConnectionHandler:
         replies. `drop` discards what is still buffered for the client."""
         self.dropped = self.dropped or drop
         if drop:
+            self._outgoing.clear()
             self.writer.transport.abort()
         else:
+            self._flush()
             self.writer.close()
         self.reader.feed_eof()
 
@@ -153,6 +169,8 @@ class ConnectionHandler:
             ):
                 reply.cancel()
         await asyncio.gather(*(r.task for r in list(self.replies)), return_exceptions=True)
+        if not self.dropped:
+            self._flush()
         self.writer.close()
 
     # --- events ------------------------------------------------------------------
@@ -162,7 +180,7 @@ class ConnectionHandler:
         with its traceback and an `internal-error`, and the connection goes on."""
         try:
             if Describe.is_type(event.type):
-                self.send(self.app.info().event())
+                self.send_encoded(self.app.info_bytes(encode_event))
             elif Ping.is_type(event.type):
                 text = event.data.get("text")
                 self.send(Pong(text=text if isinstance(text, str) else None).event())

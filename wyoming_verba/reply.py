@@ -54,6 +54,8 @@ class Reply:
         self.choice = choice
         self.streaming = streaming
         settings = app.settings
+        # The lexicon's language: the voice's (or the one asked for), else --language.
+        self.language = (choice.language if choice else None) or settings.language
         self.splitter = SentenceSplitter(settings.first_sentence_chars, ssml=ssml,
                                          max_sentence_chars=settings.max_sentence_chars)
         self.sentences: asyncio.Queue[str | None] = asyncio.Queue()
@@ -107,6 +109,7 @@ class Reply:
             while (sentence := await self.sentences.get()) is not None:
                 if failed or choice is None:
                     continue
+                sentence = self.app.lexicon.apply(sentence, self.language)
                 self.stats.sentences += 1
                 self.stats.chars += len(sentence)
                 shaper = SentenceShaper(fmt, self.app.loudness, self.app.chain.typical_loudness)
@@ -145,8 +148,10 @@ class Reply:
                         self.stats.spoken_by(name)
                     if outcome.spoken_by:
                         self.app.metrics.sentence(outcome.spoken_by[-1], outcome.failures)
-                if self.app.loudness.enabled and shaper.raw:
-                    await asyncio.to_thread(self._learn_loudness, shaper)
+                learn = [source for source in shaper.raw if self.app.loudness.wants(*source)]
+                if learn:
+                    await asyncio.get_running_loop().run_in_executor(
+                        self.app.audio_pool, self._learn_loudness, shaper, learn)
                 # Between sentences, with no backend held: wait for a slow reader here.
                 await out.writable()
             if self.choice is not None and not started and not failed:
@@ -173,9 +178,9 @@ class Reply:
             self._playback_start = asyncio.get_running_loop().time()
         for piece in split_chunks(audio, fmt, self.app.settings.samples_per_chunk):
             self.out.send(AudioChunk(fmt.rate, fmt.width, fmt.channels, piece).event())
-            seconds = len(piece) / fmt.bytes_per_second
-            self.stats.audio(seconds)
-            self._played += seconds
+        seconds = len(audio) / fmt.bytes_per_second
+        self.stats.audio(seconds)
+        self._played += seconds
 
     def _deadline(self) -> float | None:
         """When the client needs the next sentence's audio: --first-audio-deadline after
@@ -192,9 +197,9 @@ class Reply:
         # sentence gets a fresh window rather than an immediate second backend.
         return runs_out if runs_out > now else now + limit
 
-    def _learn_loudness(self, shaper: SentenceShaper) -> None:
-        for (backend, voice), samples in shaper.observations():
-            self.app.loudness.observe(backend, voice, samples, self.app.output_format.rate)
+    def _learn_loudness(self, shaper: SentenceShaper, sources: list[tuple[str, str]]) -> None:
+        for source, samples in shaper.observations(sources):
+            self.app.loudness.observe(*source, samples, self.app.output_format.rate)
 
     async def _sentence_audio(
         self, sentence: str, choice: VoiceChoice, shaper: SentenceShaper,
@@ -211,15 +216,18 @@ class Reply:
                 yield cached
                 return
         collected: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        pool = self.app.audio_pool
         async with aclosing(
             self.app.chain.speak(sentence, choice, self.utterance, outcome, deadline)
         ) as spoken:
             async for backend, pcm in spoken:
-                audio = shaper.feed(pcm, (backend, outcome.voices.get(backend, "")))
+                source = (backend, outcome.voices.get(backend, ""))
+                audio = await loop.run_in_executor(pool, shaper.feed, pcm, source)
                 if audio:
                     collected.append(audio)
                     yield audio
-        tail = shaper.end()
+        tail = await loop.run_in_executor(pool, shaper.end)
         if tail:
             collected.append(tail)
             yield tail

@@ -142,7 +142,7 @@ class VerbaServer:
             await http_stopped
         await self.chain.stop()
         if self.app is not None:
-            self.app.metrics.close()
+            self.app.close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self.app is not None

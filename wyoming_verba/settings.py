@@ -185,6 +185,21 @@ def _http(default: Any, help: str, **kw: Any) -> Any:
     return option(default, help, "http", **kw)
 
 
+def _text(default: Any, help: str, **kw: Any) -> Any:
+    return option(default, help, "text", **kw)
+
+
+def _check_lexicon(path: Path) -> str | None:
+    """A lexicon that does not load stops the start (exit 2) with its line."""
+    from .text.lexicon import LexiconError, load_lexicon
+
+    try:
+        load_lexicon(path)
+    except LexiconError as exc:
+        return exc.brief
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     # --- server
@@ -200,7 +215,9 @@ class Settings:
                               "Python logging format string")
     output_rate: int = _server(24000, "sample rate of every audio-chunk (resampled with soxr)",
                                checks=(between(8000, 192000, " Hz"),))
-    samples_per_chunk: int = _server(1024, "largest audio-chunk in samples", checks=(positive,))
+    samples_per_chunk: int = _server(
+        4096, "largest audio-chunk in samples (audio is sent as soon as a backend makes it; "
+        "this only cuts bigger blocks)", checks=(positive,))
     max_text_chars: int = _server(10_000, "longest text accepted in one request",
                                   checks=(positive,))
     max_event_bytes: int = _server(
@@ -241,6 +258,11 @@ class Settings:
         checks=(between(1, 65535),))
     cache_mb: float = _server(0.0, "audio cache for repeated phrases, in MiB (0 = off)",
                               checks=(not_negative,), addon="cache_mb")
+    # --- text
+    lexicon: Path | None = _text(
+        None, "pronunciation lexicon, YAML or JSON: whole words and phrases replaced before "
+        "normalisation, per language where given; reloaded when the file changes",
+        metavar="FILE", checks=(_check_lexicon,), addon="lexicon")
     # --- backends and voices
     backend: str = _voices(
         "auto", "auto, or a comma-separated failover chain of: csm (alias sesame), edge, "
@@ -383,7 +405,8 @@ class Settings:
             for check in spec.checks:
                 problem = check(value)
                 if problem:
-                    raise SettingsError(f"{flag_of(f)} {value!r}: {problem}")
+                    shown = str(value) if isinstance(value, Path) else value
+                    raise SettingsError(f"{flag_of(f)} {shown!r}: {problem}")
         if "remote" in self.backends and self.backend_explicit and not self.remote_uri:
             raise SettingsError("the remote backend needs --remote-uri tcp://HOST:PORT "
                                 "(add-on option remote_uri)")
@@ -530,12 +553,15 @@ def _join_negative_values(argv: Sequence[str], parser: argparse.ArgumentParser) 
 
 
 def load_settings(
-    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    parser: argparse.ArgumentParser | None = None,
 ) -> Settings:
     """Parse flags (falling back to the environment) into validated Settings.
+    `parser`: `build_parser()` with a subcommand's own arguments added (ignored here).
     Raises SettingsError with a message fit for the user."""
     env = os.environ if env is None else env
-    parser = build_parser()
+    parser = parser or build_parser()
     try:
         args = parser.parse_args(
             _join_negative_values(sys.argv[1:] if argv is None else argv, parser))

@@ -19,6 +19,8 @@ import soxr
 MIN_MEASURE_S = 0.4  # BS.1770's gating block: shorter sentences are not measured
 MAX_GAIN_DB = 20.0  # never boost a near-silent sentence into noise
 MEMORY_S = 60.0  # older speech fades from the estimate over about this much audio
+SETTLED_S = 20.0  # once a voice's estimate rests on this much speech...
+SAMPLE_EVERY = 8  # ...only every 8th sentence is measured (a voice's level is stable)
 CEILING_DB = -1.5  # the limiter's sample ceiling: with its smooth knee, true peaks stay < -1
 KNEE_DB = -4.5  # below this the limiter leaves samples untouched
 
@@ -81,6 +83,7 @@ class LoudnessTracker:
     def __init__(self, target: float | None) -> None:
         self.target = target
         self._estimates: dict[tuple[str, str], _Estimate] = {}
+        self._asked: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
     @property
@@ -106,6 +109,19 @@ class LoudnessTracker:
         with self._lock:
             estimate = self._estimates.get((backend, voice)) or self._estimates.get((backend, ""))
             return estimate.lufs if estimate is not None else None
+
+    def wants(self, backend: str, voice: str) -> bool:
+        """Is this voice's next sentence worth measuring? Always until its estimate has
+        settled, then every SAMPLE_EVERY-th: measuring is the costliest step per sentence."""
+        if self.target is None:
+            return False
+        key = (backend, voice)
+        with self._lock:
+            estimate = self._estimates.get(key)
+            if estimate is None or estimate.seconds < SETTLED_S:
+                return True
+            self._asked[key] = self._asked.get(key, 0) + 1
+            return self._asked[key] % SAMPLE_EVERY == 0
 
     def observe(self, backend: str, voice: str, samples: np.ndarray, rate: int) -> None:
         """Learn from a whole sentence this voice spoke (before any gain). Blocking (a few

@@ -67,10 +67,10 @@ class SentenceShaper:
         """The sentence is over: what was held back, trailing silence trimmed, faded."""
         return self._close_source()
 
-    def observations(self) -> list[tuple[Source, np.ndarray]]:
-        """Each source's whole raw audio of this sentence, for `LoudnessTracker.observe`."""
-        return [(source, np.concatenate(blocks)) for source, blocks in self.raw.items()
-                if blocks]
+    def observations(self, sources: list[Source]) -> list[tuple[Source, np.ndarray]]:
+        """These sources' whole raw audio of this sentence, for `LoudnessTracker.observe`."""
+        return [(source, np.concatenate(self.raw[source])) for source in sources
+                if self.raw.get(source)]
 
     # --- internals ---------------------------------------------------------------
 

@@ -133,6 +133,9 @@ class Backend(abc.ABC):
     # LUFS of its speech as measured here on household sentences (tools/benchmarks/
     # loudness.py): the level a voice is assumed to have until its first sentence is heard.
     typical_loudness: float | None = None
+    # True: give me normalised text (numbers, units, dates, symbols in words, by the
+    # voice's language; see text/normalize.py). The chain normalises what it hands over.
+    normalizes_text: bool = False
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Load, warm up, probe. Raise BackendUnavailable with the reason if unusable."""

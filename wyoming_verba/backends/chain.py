@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from ..pcm import Pcm
+from ..text.normalize import normalize
 from .base import (
     Backend,
     BackendBusy,
@@ -279,8 +280,9 @@ class BackendChain:
             mapped = self.voice_for(backend, choice)
             if mapped is not None:
                 queue.append((backend, *mapped))
+        language = choice.language or ""
         while queue:
-            racers = [self._begin(*queue.pop(0), remaining, utterance, outcome)]
+            racers = [self._begin(*queue.pop(0), remaining, language, utterance, outcome)]
             winner: _Attempt | None = None
             first: Pcm | None = None
             try:
@@ -296,7 +298,8 @@ class BackendChain:
                         _LOGGER.info("%s has no audio by the deadline: %s starts the same "
                                      "sentence alongside", racers[0].backend.name, hedge[0].name)
                         outcome.hedged.append(hedge[0].name)
-                        racers.append(self._begin(*hedge, remaining, utterance, outcome))
+                        racers.append(self._begin(*hedge, remaining, language, utterance,
+                                                  outcome))
                         deadline = None  # one hedge per sentence
                         continue
                     for racer in [r for r in racers if r.step in done]:
@@ -351,25 +354,28 @@ class BackendChain:
                 return
             assert failure is not None
             self._failed(winner, failure, utterance, outcome, errors)
-            rest = _rest_after(remaining, winner.marks, winner.sent)
-            if rest == remaining.strip():
+            # Word marks index the text this backend was given (normalised or not).
+            rest = _rest_after(winner.text, winner.marks, winner.sent)
+            if rest == winner.text.strip():
                 _LOGGER.info("%s reported no words: the next backend repeats the whole "
                              "sentence after %.1f s of it", winner.backend.name, winner.sent)
-            remaining = rest
-            if not remaining:
+            elif not rest:
                 return
+            else:
+                remaining = rest
         if not errors:
             raise AllBackendsFailed("no backend is available to speak")
         raise AllBackendsFailed("every backend failed: " + "; ".join(errors))
 
     def _begin(self, backend: Backend, voice: Voice, speaker: str | None, text: str,
-               utterance: Utterance, outcome: SentenceOutcome) -> _Attempt:
+               language: str, utterance: Utterance, outcome: SentenceOutcome) -> _Attempt:
         outcome.voices[backend.name] = voice.name
         breaker = self.breakers[backend.name]
         breaker.attempt()
-        stream = backend.synthesize(text, voice, speaker, utterance)
-        return _Attempt(backend, breaker, _with_timeouts(stream, self.sentence_timeout,
-                                                         backend.name))
+        given = _text_for(backend, text, voice.language or language)
+        stream = backend.synthesize(given, voice, speaker, utterance)
+        return _Attempt(backend, breaker, given,
+                        _with_timeouts(stream, self.sentence_timeout, backend.name))
 
     def _failed(self, attempt: _Attempt, exc: BaseException, utterance: Utterance,
                 outcome: SentenceOutcome, errors: list[str]) -> None:
@@ -394,10 +400,11 @@ class _Attempt:
     """One backend speaking one sentence (or its rest): its stream, read one step ahead
     by a task so that two attempts can race for the first audio."""
 
-    def __init__(self, backend: Backend, breaker: Breaker,
+    def __init__(self, backend: Backend, breaker: Breaker, text: str,
                  stream: AsyncGenerator[Chunk, None]) -> None:
         self.backend = backend
         self.breaker = breaker
+        self.text = text  # as handed to the backend (normalised if it asked)
         self.stream = stream
         self.sent = 0.0  # seconds of audio passed on
         self.marks: list[WordMark] = []
@@ -417,6 +424,18 @@ class _Attempt:
         if success:
             self.breaker.success()
         self.breaker.release()
+
+
+def _text_for(backend: Backend, text: str, language: str) -> str:
+    """What `backend` is handed: normalised text in the voice's language if it asks for
+    it (`Backend.normalizes_text`), else the text as it is."""
+    if not backend.normalizes_text:
+        return text
+    try:
+        return normalize(text, language)
+    except Exception:  # a normalisation bug must not silence the sentence
+        _LOGGER.exception("could not normalise %r; speaking it as written", text)
+        return text
 
 
 def _rest_after(text: str, marks: list[WordMark], sent_seconds: float) -> str:

@@ -41,11 +41,16 @@ def attribution(name: str) -> tuple[str, str]:
     return (engine.author, engine.url) if engine else (name, "")
 
 
+def engine_class(name: str) -> type[Backend]:
+    """A backend's class. Raises ImportError when its optional extra is missing."""
+    engine = ENGINES[name]
+    cls: type[Backend] = getattr(importlib.import_module(engine.module), engine.cls)
+    return cls
+
+
 def create_backend(name: str, settings: Settings) -> Backend:
     """Instantiate one backend. Raises ImportError when its optional extra is missing."""
-    engine = ENGINES[name]
-    backend: Backend = getattr(importlib.import_module(engine.module), engine.cls)(settings)
-    return backend
+    return engine_class(name)(settings)  # type: ignore[call-arg]
 
 
 def _cuda_available() -> bool:
@@ -63,19 +68,28 @@ def auto_skip_reason(name: str, settings: Settings) -> str | None:
     return None
 
 
-def build_backends(settings: Settings) -> tuple[list[Backend], dict[str, str]]:
-    """The backends of the configured chain, and why the others are left out."""
+def chain_names(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """The backends the configured chain tries, in order, and why `auto` leaves the
+    others out on this machine (without building any)."""
     names = list(settings.backends)
     if not settings.backend_explicit and settings.remote_uri and "remote" not in names:
         names.insert(1, "remote")  # auto with a GPU host: local GPU, remote GPU, then the rest
-    backends: list[Backend] = []
+    kept: list[str] = []
     skipped: dict[str, str] = {}
     for name in names:
-        if not settings.backend_explicit:
-            reason = auto_skip_reason(name, settings)
-            if reason:
-                skipped[name] = reason
-                continue
+        reason = None if settings.backend_explicit else auto_skip_reason(name, settings)
+        if reason:
+            skipped[name] = reason
+        else:
+            kept.append(name)
+    return kept, skipped
+
+
+def build_backends(settings: Settings) -> tuple[list[Backend], dict[str, str]]:
+    """The backends of the configured chain, and why the others are left out."""
+    names, skipped = chain_names(settings)
+    backends: list[Backend] = []
+    for name in names:
         try:
             backends.append(create_backend(name, settings))
         except ImportError as exc:

@@ -18,7 +18,8 @@ When a sentence ends (see `SentenceSplitter` for the exact rule):
   plain word (≥ 2 letters, not an abbreviation): no later text can turn "word." into a
   number or an abbreviation. The one thing that can: a scheme-less domain split by the
   tokenizer ("example." + "com"); accepted, it only splits a sentence in two.
-- Held back: abbreviations (`Dr.`, `Mr.`, `e.g.`, `i.e.`, `U.S.`, single initials `J.`),
+- Held back: abbreviations (`Dr.`, `Mr.`, `e.g.`, `i.e.`, `U.S.`, `Mio.`, spaced ones such
+  as `d. h.` and `u. a.`, single initials `J.` but not a unit after a number, `9 W.`),
   `etc.`/`a.m.`/`p.m.` unless the next word starts upper-case, and small numbers `3. `
   unless the next word starts upper-case and is not a month ("am 3. Mai").
 
@@ -48,8 +49,8 @@ _MAX_TOKEN_CHARS = 64  # how far back to look for the word before a period
 NEVER_END = frozenset(
     "mr mrs ms mx dr prof sr jr st mt ft vs cf fig figs no nos vol vols approx dept est "
     "gen gov lt col sgt capt rev hon mme mlle bzw ca ggf evtl nr vgl hr fr dipl ing inkl "
-    "zb z sog sen rep www".split()  # z: "z. B."; www: "www.example.org"
-)
+    "zb z sog sen rep www mio mrd tsd".split()  # z: "z. B."; www: "www.example.org";
+)  # mio: "5 Mio. €", "1 Mio. Einwohner" (a noun always follows in German)
 # A period after these ends a sentence only if the next word starts upper-case.
 END_IF_CAPITAL = frozenset("etc usw am pm inc ltd co corp bros jan feb mar apr jun jul aug "
                            "sep sept oct nov dec".split())
@@ -72,6 +73,7 @@ _CJK_TERMINATORS = "。！？"
 _CLAUSE = re.compile(r"[,;:](?= )| [—–](?= )")
 _URL_CHARS = re.compile(r"[/:=&@.]")
 _WORD_AFTER = re.compile(r"[^\W\d_]+")
+_NUMBER = re.compile(r"[\d.,]*\d")
 
 _INCOMPLETE_MARKER = re.compile(r"(?:`{1,2}|~{1,2}|#{1,6}|[-*+]|\d{1,9}[.)]?)?")
 _LINE_MARKER = re.compile(
@@ -269,8 +271,13 @@ class SentenceSplitter:
         token = self._token(buf, k)
         low = token.lower()
         conditional = low.replace(".", "") in END_IF_CAPITAL  # etc, a.m, p.m
+        if len(token) == 1 and token.islower():  # "d. h.", "u. a.", but "5 m. Dann"
+            spaced = _spaced_abbreviation(buf, k, end, final)
+            if spaced is not None:
+                return spaced
         if not conditional and (low in NEVER_END or _dotted(token) or (
             len(token) == 1 and token.isupper() and token != "I"  # initials: J. R. R.
+            and not _NUMBER.fullmatch(self._token(buf, k - 2))  # a unit: "uses 9.5 W."
         )):
             return Decision.NOT_A_BOUNDARY
         ordinal = token.isdigit() and len(token) <= 2
@@ -357,6 +364,20 @@ class SentenceSplitter:
             if _safe_cut(text[start:cut]):
                 return cut
         return None
+
+
+def _spaced_abbreviation(buf: str, k: int, end: int, final: bool) -> Decision | None:
+    """A single lower-case letter's period at `k` inside a spaced abbreviation ("d. h.",
+    "u. a.", "o. ä."): after "X. " or before " X.". None: it decides nothing."""
+    if (k >= 4 and buf[k - 3:k - 1] == ". " and buf[k - 4].isalpha()
+            and (k == 4 or not buf[k - 5].isalnum())):
+        return Decision.NOT_A_BOUNDARY  # the "h." of "d. h."
+    after = buf[end + 1:end + 3]
+    if len(after) < 2:
+        return None if final else Decision.NEED_MORE
+    if after[0].isalpha() and after[1] == ".":
+        return Decision.NOT_A_BOUNDARY  # the "d." of "d. h."
+    return None
 
 
 def _run_on_cut(text: str, start: int, max_chars: int) -> int:

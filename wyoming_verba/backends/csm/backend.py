@@ -106,6 +106,7 @@ class ReplyContext:
 
 class CsmBackend(Backend):
     name = "csm"
+    normalizes_text = True  # a language model: digits and symbols come out unreliably
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -55,6 +55,7 @@ BIG_BLOCK_BYTES = 64 * 1024  # decode blocks larger than this off the event loop
 
 class EdgeBackend(Backend):
     name = "edge"
+    normalizes_text = False  # Microsoft reads numbers well; its word marks index our text
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

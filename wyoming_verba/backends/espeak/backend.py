@@ -35,6 +35,7 @@ _LOGGER = logging.getLogger(__name__)
 class EspeakBackend(Backend):
     name = "espeak"
     typical_loudness = -20.6  # LUFS, measured by tools/benchmarks/loudness.py
+    normalizes_text = True  # its own rules miss units, money after the number, German ordinals
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

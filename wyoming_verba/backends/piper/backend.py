@@ -96,6 +96,7 @@ class _Download:
 class PiperBackend(Backend):
     name = "piper"
     typical_loudness = -19.6  # LUFS (joe-medium), measured by tools/benchmarks/loudness.py
+    normalizes_text = True  # espeak-ng phonemes: misses units, money after the number, times
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -120,6 +120,7 @@ def voices_from_info(info: Info) -> list[Voice]:
 
 class RemoteBackend(Backend):
     name = "remote"
+    normalizes_text = False  # the remote server normalises for its own backends
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

