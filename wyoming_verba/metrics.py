@@ -88,6 +88,7 @@ class History:
             "total_s": round(stats.elapsed, 3),
             "backends": list(stats.backends),
             "failovers": stats.failovers,
+            "hedges": stats.hedges,
             "sentences": stats.sentences,
             "chars": stats.chars,
             "cache_hits": stats.cache_hits,
