@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import aclosing
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 from .base import CancelToken
 
 CANCEL_POLL_S = 0.05  # how often a wait looks at a CancelToken (a thread event)
+MAX_MERGED = 8  # items merged into one at most (espeak-ng: 8 blocks of 200 ms)
 
 
 async def wait_cancellable(task: asyncio.Future, limit: float, cancel: CancelToken) -> Any:
@@ -40,16 +42,25 @@ async def stream_from_thread(
     cancel: CancelToken,
     executor: Executor | None = None,
     max_buffered: int = 64,
+    merge: Callable[[list[T]], T] | None = None,
 ) -> AsyncGenerator[T, None]:
     """Run the blocking `produce(emit, should_stop)` in `executor` and yield what it
     emits on the event loop as it is produced. `should_stop()` turns true when `cancel`
     is set or the consumer went away; a cancelled stream raises SynthesisCancelled (cut-off
     audio is not a finished sentence); exceptions from `produce` are re-raised here.
 
+    Items emitted while the loop was busy arrive together: with `merge`, up to MAX_MERGED
+    of them are yielded as one item, so a producer that runs ahead of real time (espeak-ng)
+    costs one loop wake-up and one downstream step per batch rather than per block. Merging
+    never waits for an item: it only joins what is already there.
+
     Backends that must never run two syntheses at once give a single-thread executor,
     which also serialises a late-finishing producer with the next request."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    pending: deque[Any] = deque()  # emitted, not yet taken by the consumer
+    lock = threading.Lock()
+    woken = False  # a wake-up for the consumer is already on its way
+    ready = asyncio.Event()
     space = threading.Semaphore(max_buffered)  # bounds what waits for the consumer
     stop = threading.Event()
 
@@ -57,8 +68,14 @@ async def stream_from_thread(
         return stop.is_set() or cancel.cancelled
 
     def hand_over(item: Any) -> None:
+        nonlocal woken
+        with lock:
+            pending.append(item)
+            if woken:
+                return
+            woken = True
         try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(ready.set)
         except RuntimeError:  # the loop closed while we were producing
             stop.set()
 
@@ -78,16 +95,36 @@ async def stream_from_thread(
         finally:
             hand_over(_DONE)
 
+    def take() -> list[Any]:
+        nonlocal woken
+        with lock:
+            ready.clear()
+            items = list(pending)
+            pending.clear()
+            woken = False
+        return items
+
     loop.run_in_executor(executor, work)
     try:
         while True:
-            item = await queue.get()
-            space.release()
-            if item is _DONE:
+            await ready.wait()
+            items = take()
+            batch: list[T] = []
+            end: Any = None
+            for item in items:
+                if item is _DONE or isinstance(item, BaseException):
+                    end = item
+                    break
+                batch.append(item)
+            step = MAX_MERGED if merge is not None else 1
+            for i in range(0, len(batch), step):
+                group = batch[i:i + step]
+                space.release(len(group))
+                yield group[0] if len(group) == 1 or merge is None else merge(group)
+            if isinstance(end, BaseException):
+                raise end
+            if end is _DONE:
                 break
-            if isinstance(item, BaseException):
-                raise item
-            yield item
         cancel.raise_if_cancelled()
     finally:
         stop.set()  # the producer sees it at its next step and ends

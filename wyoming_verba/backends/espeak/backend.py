@@ -116,7 +116,8 @@ class EspeakBackend(Backend):
             engine.speak(text, entry.identifier, emit, should_stop)
 
         try:
-            async with aclosing(stream_from_thread(produce, cancel, espeak_executor())) as blocks:
+            stream = stream_from_thread(produce, cancel, espeak_executor(), merge=b"".join)
+            async with aclosing(stream) as blocks:
                 async for block in blocks:
                     yield Pcm(block, engine.rate)
         except BackendError:  # SynthesisCancelled included: a cut-short sentence
