@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...pcm import Pcm
@@ -319,18 +319,19 @@ class CsmBackend(Backend):
         finally:
             slot.release()
 
-    def _stop_rules(self, text: str) -> Any:
+    def _stop_rules(self, text: str, language: str = csm_voices.DEFAULT_LANGUAGE) -> Any:
         from .stopping import FRAME_RATE, StopRules, frame_cap
 
         s = self.settings
-        return StopRules(max_frames=frame_cap(text, s.csm_max_sentence_seconds),
+        return StopRules(max_frames=frame_cap(text, s.csm_max_sentence_seconds, language),
                          silence_frames=max(1, round(s.csm_end_silence * FRAME_RATE)))
 
     def _generate(self, text: str, spec: VoiceSpec, speaker: int, context: ReplyContext,
                   should_stop: Any) -> Iterator[Pcm]:
         import torch
 
-        from .generator import Cancelled, Sampling, Segment
+        from .generator import Cancelled, Sampling
+        from .stopping import StopState
         from .stream import stream_sentence
 
         codes: list[Any] = []
@@ -339,21 +340,22 @@ class CsmBackend(Backend):
                 raise SynthesisCancelled("synthesis cancelled", backend=self.name)
             if self._gen is None:
                 raise BackendUnavailable("CSM is not loaded", backend=self.name)
+            # The voice prompt and the new sentence speak as one speaker: a request's
+            # speaker id relabels the prompt too, never just the sentence.
+            spec = replace(self._prompt_spec(spec), speaker=speaker)
             key = (spec.name, spec.speaker, spec.audio)
             if context.voice_key != key:  # another voice: its context would mislead
                 context.voice_key, context.segments = key, deque()
             s = self.settings
+            stop = StopState(self._stop_rules(text, spec.language))
             for audio in stream_sentence(
-                self._gen, text, speaker, self._stop_rules(text),
+                self._gen, text, speaker, stop,
                 prefix=self._voice_prefix(spec), context=list(context.segments),
                 sampling=Sampling(s.csm_temperature, s.csm_top_k), seed=s.csm_seed,
                 should_stop=should_stop, codes_out=codes,
             ):
                 yield Pcm(audio, SAMPLE_RATE)
-            if codes and s.csm_context_sentences > 0:
-                context.segments.append(Segment(speaker, text, torch.stack(codes)))
-                while len(context.segments) > s.csm_context_sentences:
-                    context.segments.popleft()
+            self._remember(context, text, speaker, codes, stop)
         except Cancelled:
             raise SynthesisCancelled("synthesis cancelled", backend=self.name) from None
         except BackendError:
@@ -368,17 +370,40 @@ class CsmBackend(Backend):
             raise BackendError(f"CSM failed: {type(exc).__name__}: {exc}",
                                backend=self.name) from None
 
+    def _remember(self, context: ReplyContext, text: str, speaker: int, codes: list[Any],
+                  stop: Any) -> None:
+        """Keep a finished sentence as context for the next one, without its trailing
+        silence. A sentence a rule cut off (cap, repetition, silence) or that never spoke
+        would teach the next one the same failure: it is not kept."""
+        import torch
+
+        from .generator import Segment
+
+        limit = self.settings.csm_context_sentences
+        if limit <= 0 or stop.reason != "end" or not stop.heard_speech:
+            if codes and stop.reason != "end":
+                _LOGGER.debug("CSM: sentence stopped by the %s rule, not kept as context",
+                              stop.reason)
+            return
+        spoken = codes[: max(1, len(codes) - stop.trailing_quiet)]
+        context.segments.append(Segment(speaker, text, torch.stack(spoken)))
+        while len(context.segments) > limit:
+            context.segments.popleft()
+
+    def _prompt_spec(self, spec: VoiceSpec) -> VoiceSpec:
+        """The voice as prompted: its own clip, else the house voice made for it."""
+        return spec
+
     def _voice_prefix(self, spec: VoiceSpec) -> tuple[Any, int]:
         """KV prefix of the voice prompt: clip encoded and prefilled once per voice."""
         from .generator import Segment
 
         if not spec.has_clip:
             return None, 0
-        key = (spec.name, spec.speaker, spec.audio)
-        if key not in self._clip_codes:
-            self._clip_codes[key] = self._encode_clip(spec)
-        segment = Segment(spec.speaker, spec.text, self._clip_codes[key])
-        return self._gen.prefix(key, [segment])
+        if spec.audio not in self._clip_codes:  # the codes do not depend on the speaker
+            self._clip_codes[spec.audio] = self._encode_clip(spec)
+        segment = Segment(spec.speaker, spec.text, self._clip_codes[spec.audio])
+        return self._gen.prefix((spec.name, spec.speaker, spec.audio), [segment])
 
     def _encode_clip(self, spec: VoiceSpec) -> Any:
         import torch
