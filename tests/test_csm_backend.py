@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
+import shutil
+import tempfile
 import threading
 import wave
 from pathlib import Path
@@ -59,9 +62,13 @@ def short_sentences(monkeypatch):
     monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: FRAMES)
 
 
+_DATA = Path(tempfile.mkdtemp(prefix="csm-backend-data-"))  # never a user's house voices
+atexit.register(shutil.rmtree, _DATA, True)
+
+
 def settings(**kw) -> Settings:
     base = dict(csm_model=str(shared_tiny_csm()), csm_device="cpu", csm_seed=1,
-                backend="csm")
+                backend="csm", data_dirs=(_DATA,))
     return Settings(**{**base, **kw})
 
 
