@@ -181,14 +181,18 @@ def test_csm_voices_command(tmp_path, capsys, takes):
              "--csm-device", "cpu", "--csm-seed", "5"]
     assert main(["csm-voices", "list", *flags]) == 0
     assert "no house voices" in capsys.readouterr().out
-    assert main(["csm-voices", "make", "speaker-3", "butler", "--speaker", "2", *flags]) == 0
+    assert main(["csm-voices", "make", "butler", "--speaker", "2", *flags]) == 0
+    assert main(["csm-voices", "make", "speaker-3", *flags]) == 0
     out = capsys.readouterr().out
-    assert "made speaker-3: speaker 2" in out and "made butler: speaker 2" in out
-    assert takes == [2, 2, 2]  # the first take is rejected: seeds 5, then 6; then 5 again
+    assert "made butler: speaker 2" in out and "made speaker-3: speaker 3" in out
+    assert takes == [2, 2, 3]  # the first take is rejected: seeds 5, then 6; then 5 again
+    # speaker-3 is speaker 3: a take labelled 2 would never prompt it
+    assert main(["csm-voices", "make", "speaker-3", "--speaker", "2", *flags]) == 1
+    assert "--speaker is for new names" in capsys.readouterr().err
     assert main(["csm-voices", "list", *flags]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in listed] == ["butler", "speaker-3"]
-    assert "seed 5" in listed[0] and "seed 6" in listed[1]
+    assert "seed 6" in listed[0] and "seed 5" in listed[1]
 
     wav = tmp_path / "audition.wav"
     assert main(["csm-voices", "audition", "butler", "-o", str(wav), *flags]) == 0
@@ -235,3 +239,17 @@ def await_main(argv: list[str]) -> int:
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(main, argv).result()
+
+
+async def test_a_house_voice_that_cannot_be_kept_does_not_stop_csm(tmp_path, monkeypatch,
+                                                                   takes, caplog):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    backend = CsmBackend(settings(blocked))
+    await backend.start()  # saving the take fails: logged, and CSM serves unprompted
+    try:
+        assert takes and "making its house voice failed" in caplog.text
+        (prompt,) = await prompts_of(backend, monkeypatch, "Still speaks.")
+        assert prompt == (None, 0)
+    finally:
+        await backend.stop()

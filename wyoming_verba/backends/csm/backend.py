@@ -430,11 +430,19 @@ class CsmBackend(Backend):
     def _prepare_house_voices(self) -> None:
         """Worker, after warm-up: make the missing house voices (when enabled) and encode
         every voice's prompt, so no first sentence waits for either."""
+        from .generator import Cancelled
+
         making = self._making_house_voices()
         for spec in self._without_clip():
             self._check_abort()
             if making and self._prompt_spec(spec) is spec:
-                self._make_house_voice(spec)
+                try:
+                    self._make_house_voice(spec)
+                except (BackendError, Cancelled):
+                    raise
+                except Exception as exc:  # e.g. a read-only data directory: CSM still works
+                    _LOGGER.warning("CSM voice %s: making its house voice failed (%s: %s)",
+                                    spec.name, type(exc).__name__, exc)
             self._voice_prefix(self._prompt_spec(spec))
         for spec in self._house_only():
             self._check_abort()
@@ -475,7 +483,7 @@ class CsmBackend(Backend):
                 voice = self.house.save(spec.name, samples, text=house.REFERENCE_TEXT,
                                         speaker=spec.speaker, language=spec.language,
                                         seed=seed, model=s.csm_model)
-                self._house[spec.name] = voice
+                self._house = {**self._house, spec.name: voice}  # read by other threads
                 self._clips.pop(voice.audio, None)  # a take made again: read it afresh
                 self._clip_codes.pop(voice.audio, None)
                 _LOGGER.info("CSM voice %s: house voice made (seed %d, %.1f s), kept in %s",

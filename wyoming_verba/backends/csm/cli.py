@@ -36,8 +36,8 @@ def parser() -> argparse.ArgumentParser:
                           "backend's voice")
     make.add_argument("names", nargs="*", metavar="NAME",
                       help="voices to make (default: every configured voice without a clip)")
-    make.add_argument("--speaker", type=int, help="CSM speaker id of a new NAME (default: "
-                      "the configured voice's, N for speaker-N, else 0)")
+    make.add_argument("--speaker", type=int, help="CSM speaker id of a new NAME (default "
+                      "0; a configured voice and speaker-N keep their own)")
     make.add_argument("--from", dest="source", metavar="BACKEND[:VOICE]",
                       help="take the reference from another backend's voice, e.g. "
                       "piper:en_US-joe-medium, so failover keeps a similar voice")
@@ -132,9 +132,17 @@ async def make(settings: Settings, names: list[str], speaker: int | None) -> int
                       file=sys.stderr)
                 failed += 1
                 continue
-            fallback = configured.speaker if configured is not None else 0
-            voice = await backend.make_house_voice(
-                name, speaker if speaker is not None else fallback)
+            if configured is None:
+                own = speaker if speaker is not None else 0
+            elif speaker is not None and speaker != configured.speaker:
+                # it would never prompt that voice: the speaker ids would not match
+                print(f"{name} is speaker {configured.speaker}; --speaker is for new names",
+                      file=sys.stderr)
+                failed += 1
+                continue
+            else:
+                own = configured.speaker
+            voice = await backend.make_house_voice(name, own)
             if voice is None:
                 print(f"{name}: no take passed the check (see the log)", file=sys.stderr)
                 failed += 1
