@@ -253,3 +253,26 @@ async def test_a_house_voice_that_cannot_be_kept_does_not_stop_csm(tmp_path, mon
         assert prompt == (None, 0)
     finally:
         await backend.stop()
+
+
+async def test_house_voices_through_the_server(verba_server, tmp_path, takes, monkeypatch):
+    from tests.client import describe, speak
+
+    data = tmp_path / "data"
+    srv = await verba_server("--backend", "csm", "--csm-model", str(shared_tiny_csm()),
+                             "--csm-device", "cpu", "--csm-seed", "3", "--speaker", "1",
+                             "--csm-house-voices", "on", "--data-dir", str(data))
+    assert takes == [1, 1, 0]  # speaker-1 (the default): seeds 3 (rejected) and 4; speaker-0
+    (program,) = (await describe(srv.uri)).tts
+    assert [v.name for v in program.voices] == ["speaker-1", "speaker-0"]
+    assert all("house voice" in v.description for v in program.voices)
+    csm = srv.server.chain.live[0]
+    seen = []
+    original = csm._gen.frames
+    monkeypatch.setattr(csm._gen, "frames", lambda text, speaker, stop, **kw: (
+        seen.append(kw["prefix"][1]) or original(text, speaker, stop, **kw)))
+    reply = await speak(srv.uri, "Hello from the house voice.")
+    assert not reply.errors and reply.seconds > 0.5
+    assert seen and seen[0] > 30  # prompted with speaker-1's take
+    assert sorted(p.name for p in (data / "csm-voices").iterdir()) == [
+        f"speaker-{n}.{ext}" for n in (0, 1) for ext in ("json", "txt", "wav")]
