@@ -276,3 +276,20 @@ async def test_house_voices_through_the_server(verba_server, tmp_path, takes, mo
     assert seen and seen[0] > 30  # prompted with speaker-1's take
     assert sorted(p.name for p in (data / "csm-voices").iterdir()) == [
         f"speaker-{n}.{ext}" for n in (0, 1) for ext in ("json", "txt", "wav")]
+
+
+async def test_an_unreadable_house_voice_is_ignored_not_fatal(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: 4)
+    store = HouseVoiceStore(tmp_path / "csm-voices")
+    for name in ("speaker-0", "guest"):
+        store.save(name, tone(4.0), text="A tone.", speaker=0, source="espeak:en-us")
+        (tmp_path / "csm-voices" / f"{name}.wav").write_bytes(b"not a wav any more")
+    backend = CsmBackend(settings(tmp_path, csm_house_voices="off"))
+    await backend.start()
+    try:
+        assert caplog.text.count("house voice unusable, ignored") == 2
+        assert backend.find_voice("guest") is None
+        (prompt,) = await prompts_of(backend, monkeypatch, "Unprompted.")
+        assert prompt == (None, 0)
+    finally:
+        await backend.stop()

@@ -169,7 +169,7 @@ class CsmBackend(Backend):
             raise
 
     def _read_clips(self) -> None:
-        for spec in self._specs + self._house_only():
+        for spec in self._specs:
             if spec.audio is not None and spec.audio not in self._clips:
                 try:
                     self._clips[spec.audio] = csm_voices.read_clip(spec.audio)
@@ -435,6 +435,7 @@ class CsmBackend(Backend):
         making = self._making_house_voices()
         for spec in self._without_clip():
             self._check_abort()
+            self._house_prefix(self._prompt_spec(spec))
             if making and self._prompt_spec(spec) is spec:
                 try:
                     self._make_house_voice(spec)
@@ -443,10 +444,21 @@ class CsmBackend(Backend):
                 except Exception as exc:  # e.g. a read-only data directory: CSM still works
                     _LOGGER.warning("CSM voice %s: making its house voice failed (%s: %s)",
                                     spec.name, type(exc).__name__, exc)
-            self._voice_prefix(self._prompt_spec(spec))
+            self._house_prefix(self._prompt_spec(spec))
         for spec in self._house_only():
             self._check_abort()
+            self._house_prefix(spec)
+
+    def _house_prefix(self, spec: VoiceSpec) -> None:
+        """Encode a prompt now; a house voice whose take is unreadable is forgotten (and
+        made again where making is on): it is ours, not a setup error."""
+        try:
             self._voice_prefix(spec)
+        except CsmVoicesError as exc:
+            if spec.name not in self._house:
+                raise
+            _LOGGER.warning("CSM voice %s: house voice unusable, ignored: %s", spec.name, exc)
+            self._house = {k: v for k, v in self._house.items() if k != spec.name}
 
     async def make_house_voice(self, name: str, speaker: int) -> HouseVoice | None:
         """Make (again) the house voice `name` with speaker id `speaker` (the CLI's
