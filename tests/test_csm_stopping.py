@@ -38,6 +38,7 @@ def test_cap_counts_spoken_words_after_number_expansion():
     assert spoken_words("Um 14:30 Uhr.", "de-DE") == spoken_words("Um vierzehn Uhr dreißig.",
                                                                   "de-DE")
     assert spoken_words("Internationalization.") > spoken_words("Hi.")
+    assert spoken_words("Appelez le 555-1234.", "fr-FR") == 9  # not normalised: per digit
     assert frame_cap("Hi.") < frame_cap("Hello there, how are you doing today?")
     assert frame_cap("word " * 10_000, 45.0) == round(45 * FRAME_RATE)
 

@@ -37,9 +37,11 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 def spoken_words(text: str, language: str = "en-US") -> float:
-    """How many words `text` is when spoken, long words counting for more."""
+    """How many words `text` is when spoken, long words counting for more. Digits left
+    over (a language normalisation does not cover) count one word each."""
     words = _WORD.findall(normalize(text.strip(), language))
-    return sum(max(1.0, len(word) / LETTERS_PER_WORD) for word in words)
+    return sum(float(len(word)) if word.isdigit() else max(1.0, len(word) / LETTERS_PER_WORD)
+               for word in words)
 
 
 def frame_cap(text: str, max_seconds: float = 45.0, language: str = "en-US") -> int:
