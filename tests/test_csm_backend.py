@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
+import shutil
+import tempfile
 import threading
 import wave
 from pathlib import Path
@@ -59,9 +62,13 @@ def short_sentences(monkeypatch):
     monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: FRAMES)
 
 
+_DATA = Path(tempfile.mkdtemp(prefix="csm-backend-data-"))  # never a user's house voices
+atexit.register(shutil.rmtree, _DATA, True)
+
+
 def settings(**kw) -> Settings:
     base = dict(csm_model=str(shared_tiny_csm()), csm_device="cpu", csm_seed=1,
-                backend="csm")
+                backend="csm", data_dirs=(_DATA,))
     return Settings(**{**base, **kw})
 
 
@@ -153,9 +160,26 @@ async def test_bad_voices_file_is_unavailable(tmp_path):
 # --- synthesis --------------------------------------------------------------------------
 
 
+def end_after(backend, monkeypatch, frames: int) -> None:
+    """The model ends every sentence with its end frame after `frames` frames (the tiny
+    random model never does by itself)."""
+    original, count = backend._gen.next_frame, [0]
+
+    def next_frame(*a, **k):
+        if count[0] == frames:
+            count[0] = 0
+            return torch.zeros(32, dtype=torch.long)
+        count[0] += 1
+        return original(*a, **k)
+
+    monkeypatch.setattr(backend._gen, "next_frame", next_frame)
+
+
 async def test_speaks_with_reference_clip_and_carries_context(voices_dir, monkeypatch):
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: 50)
     backend = await started(csm_voices=voices_dir, csm_context_sentences=2)
     try:
+        end_after(backend, monkeypatch, FRAMES)
         voice = backend.find_voice("narrator")
         assert voice.installed and voice.description == "calm"
         encoded = []
@@ -434,5 +458,91 @@ async def test_synthesize_errors_are_typed(monkeypatch):
         with pytest.raises(BackendUnavailable):
             await speak(backend, "After stop.", Utterance("x"))
         assert backend._in_flight == 0
+    finally:
+        await backend.stop()
+
+
+# --- issue 12: one speaker per prompt, stop rules that suit the real model -----------------
+
+
+async def test_speaker_override_relabels_the_clip_too(voices_dir, monkeypatch):
+    """The clip and the new sentence must be one speaker: an override that labelled the
+    clip [1] and the sentence [0] asked the model to answer as someone else."""
+    backend = await started(csm_voices=voices_dir)
+    try:
+        prompts, targets = [], []
+        original_prefix, original_frames = backend._gen.prefix, backend._gen.frames
+        monkeypatch.setattr(backend._gen, "prefix", lambda key, segs: prompts.append(
+            [s.speaker for s in segs]) or original_prefix(key, segs))
+        monkeypatch.setattr(backend._gen, "frames", lambda text, speaker, stop, **kw: (
+            targets.append(speaker) or original_frames(text, speaker, stop, **kw)))
+        voice = backend.find_voice("narrator")  # its clip is speaker 1
+        await speak(backend, "As myself.", Utterance("a"), voice)
+        await speak(backend, "As speaker zero.", Utterance("b"), voice, speaker="0")
+        assert targets == [1, 0]
+        assert prompts == [[1], [0]]  # each prompt labelled as its sentence's speaker
+    finally:
+        await backend.stop()
+
+
+async def test_a_cut_sentence_is_not_kept_as_context(monkeypatch):
+    backend = await started(csm_context_sentences=2)
+    try:
+        utterance = Utterance("cut")
+        await speak(backend, "Runs into the cap.", utterance)  # the cap (FRAMES) stops it
+        assert not utterance.state["csm"].segments
+        monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap",
+                            lambda text, *_: 50)
+        end_after(backend, monkeypatch, FRAMES)
+        await speak(backend, "Ends by itself.", utterance)
+        assert [s.text for s in utterance.state["csm"].segments] == ["Ends by itself."]
+    finally:
+        await backend.stop()
+
+
+async def test_silence_stopped_and_trailing_silence_not_kept(monkeypatch):
+    """Real Mimi decodes some codes to near-silence; here every frame whose codebook 0
+    is even does (the tiny codec decodes everything loudly)."""
+    from wyoming_verba.backends.csm import stream
+
+    real_decode = stream.MimiStreamDecoder.decode
+
+    def decode(self, codes):
+        audio = real_decode(self, codes)
+        quiet = (codes[:, 0] % 2 == 0).repeat_interleave(1920)
+        return torch.where(quiet, audio * 1e-4, audio)
+
+    monkeypatch.setattr(stream.MimiStreamDecoder, "decode", decode)
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: 50)
+    backend = await started(csm_context_sentences=3, csm_end_silence=0.24)  # 3 quiet frames
+    try:
+        script = iter([[3] * 32, [5] * 32, [2] * 32, [0] * 31 + [1],  # speech, quiet, end
+                       [7] * 32, [4] * 32, [6] * 32, [8] * 32, [9] * 32])  # quiet x3: stop
+        monkeypatch.setattr(backend._gen, "next_frame",
+                            lambda *a, **k: torch.tensor(next(script)))
+        utterance = Utterance("quiet")
+        audio = await speak(backend, "Ends then hums.", utterance)
+        assert len(audio) == 2 * 1920 * 2  # the quiet frame before the end is trimmed
+        (kept,) = utterance.state["csm"].segments
+        assert kept.codes[:, 0].tolist() == [3, 5]  # ... from the context too
+        audio = await speak(backend, "Falls silent.", utterance)
+        # [7, 4] went out as the first chunk; [6, 8] made three quiet frames in a row: the
+        # silence rule fired and that chunk, all silence, is not played
+        assert len(audio) == 2 * 1920 * 2
+        assert len(utterance.state["csm"].segments) == 1  # nor kept
+    finally:
+        await backend.stop()
+
+
+async def test_a_cut_fades_out_instead_of_clicking():
+    backend = await started()
+    try:
+        audio = np.frombuffer(await speak(backend, "Runs into the cap.", Utterance("f")), "<i2")
+        assert len(audio) == FRAMES * 1920
+        level = np.abs(audio.astype(float))
+        assert level[:-120].mean() > 1000  # the tiny codec is loud all the way
+        # the cut ramps down to nothing over 5 ms (120 samples): the last 12 are at most a
+        # tenth of the loudest
+        assert level[-12:].max() <= 0.1 * level.max() and audio[-1] == 0
     finally:
         await backend.stop()

@@ -1,5 +1,6 @@
 """Command line: run the server (default), `say` a text into a WAV file, print the
-sentences a backend would be given (`text`), or compare latencies (`bench`)."""
+sentences a backend would be given (`text`), compare latencies (`bench`), or manage CSM's
+house voices (`csm-voices`)."""
 
 from __future__ import annotations
 
@@ -115,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .preview import main as text_main
 
         return text_main(argv[1:])
+    if argv[:1] == ["csm-voices"]:
+        from .backends.factory import engine_command
+
+        return engine_command("csm")(argv[1:])
     say_args = None
     if argv[:1] == ["say"]:
         parser = argparse.ArgumentParser(

@@ -331,6 +331,11 @@ class Settings:
     csm_voices: Path | None = _csm(
         None, "voices file or directory (speaker id, reference clip, transcript)",
         addon="csm_voices")
+    csm_house_voices: str = _csm(
+        "auto", "make a reference clip once for each CSM voice without one and keep it in "
+        "the data directory, so the voice stays the same across replies and restarts: auto "
+        "(on CUDA; clips already made are used everywhere), on or off",
+        checks=(one_of("auto", "on", "off"),))
     csm_temperature: float = _csm(0.9, "sampling temperature (0 = greedy)",
                                   checks=(not_negative,))
     csm_top_k: int = _csm(50, "sample from the k likeliest codes", checks=(positive,))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from typing import NamedTuple
 
 from ..settings import Settings
@@ -19,11 +20,13 @@ class Engine(NamedTuple):
     author: str  # attribution in `info`
     url: str
     extra: str = ""  # the pip extra that installs what it needs
+    cli: str = ""  # module whose main(argv) is the `wyoming-verba <command>` of this engine
 
 
 ENGINES: dict[str, Engine] = {
     "csm": Engine("wyoming_verba.backends.csm", "CsmBackend", "Sesame",
-                  "https://huggingface.co/sesame/csm-1b", extra="csm"),
+                  "https://huggingface.co/sesame/csm-1b", extra="csm",
+                  cli="wyoming_verba.backends.csm.cli"),
     "edge": Engine("wyoming_verba.backends.edge", "EdgeBackend", "Microsoft Edge TTS",
                    "https://github.com/rany2/edge-tts"),
     "piper": Engine("wyoming_verba.backends.piper", "PiperBackend", "Piper",
@@ -46,6 +49,12 @@ def engine_class(name: str) -> type[Backend]:
     engine = ENGINES[name]
     cls: type[Backend] = getattr(importlib.import_module(engine.module), engine.cls)
     return cls
+
+
+def engine_command(name: str) -> Callable[[list[str]], int]:
+    """An engine's own command line (`wyoming-verba csm-voices ...`)."""
+    main: Callable[[list[str]], int] = importlib.import_module(ENGINES[name].cli).main
+    return main
 
 
 def create_backend(name: str, settings: Settings) -> Backend:

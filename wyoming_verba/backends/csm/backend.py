@@ -9,7 +9,8 @@ the sentence elsewhere.
 Voice consistency: each sentence is generated after the voice prompt (reference clip +
 transcript, its KV prefix computed once per voice) and the reply's previous sentences
 (text + generated codes, kept in `utterance.state["csm"]`, at most
-`csm_context_sentences`)."""
+`csm_context_sentences`). A voice without a clip is prompted with its house voice (a take
+of its own, made once and kept in the data directory: `house_voices`)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...pcm import Pcm
@@ -38,6 +39,7 @@ from ..base import (
 )
 from ..threads import iterate_in_thread
 from . import voices as csm_voices
+from .house_voices import STORE_DIR, HouseVoice, HouseVoiceStore
 from .voices import VoiceSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -120,6 +122,8 @@ class CsmBackend(Backend):
         self._clips: dict[Any, Any] = {}  # clip path -> float32 24 kHz samples
         self._abort = threading.Event()
         self._closed = False
+        self.house = HouseVoiceStore(settings.data_dir / STORE_DIR)
+        self._house: dict[str, HouseVoice] = {}  # usable house voices by name
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -128,6 +132,8 @@ class CsmBackend(Backend):
             self._specs = csm_voices.load_voices(self.settings.csm_voices)
         except csm_voices.VoicesFileError as exc:
             raise CsmVoicesError(str(exc), backend=self.name) from None
+        self._house = {v.name: v for v in self.house.all()
+                       if v.source != "csm" or v.model == self.settings.csm_model}
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self._load_and_warm)
@@ -157,6 +163,7 @@ class CsmBackend(Backend):
             self._read_clips()  # bad clips are a setup error: say so before loading 1B weights
             self._check_abort()
             self._load_and_warm_model()
+            self._prepare_house_voices()
         except BaseException:
             self._release()
             raise
@@ -236,13 +243,32 @@ class CsmBackend(Backend):
     def voices(self) -> list[Voice]:
         installed = self._gen is not None
         specs = self._specs + [csm_voices.raw_voice(i) for i in self._raw_ids()]
+        specs += self._house_only()
         return [self._as_voice(spec, installed) for spec in specs]
 
     def _as_voice(self, spec: VoiceSpec, installed: bool = True) -> Voice:
         description = spec.description or (
             f"CSM-1b {spec.name} (speaker {spec.speaker}, reference clip)" if spec.has_clip
             else f"CSM-1b speaker {spec.speaker}")
+        if not spec.has_clip and spec.name in self._house:
+            description += " (house voice)"
         return Voice(spec.name, (spec.language,), description, installed=installed)
+
+    def _house_only(self) -> list[VoiceSpec]:
+        """House voices that are voices of their own (made with `csm-voices make NAME`),
+        not the prompt of a configured voice or a raw speaker id."""
+        configured = {spec.name.lower() for spec in self._specs}
+        return [voice.spec() for name, voice in sorted(self._house.items())
+                if name.lower() not in configured and csm_voices.parse_raw(name) is None]
+
+    def _all_specs(self) -> list[VoiceSpec]:
+        return self._specs + self._house_only()
+
+    def _without_clip(self) -> list[VoiceSpec]:
+        """The configured voices that need a house voice: named ones without a clip and
+        the listed raw speaker ids."""
+        specs = [spec for spec in self._specs if not spec.has_clip]
+        return specs + [csm_voices.raw_voice(i) for i in self._raw_ids()]
 
     @property
     def default_voice(self) -> Voice | None:
@@ -251,7 +277,7 @@ class CsmBackend(Backend):
     def _default_spec(self) -> VoiceSpec:
         if self.settings.voice:
             try:
-                return csm_voices.find(self._specs, self.settings.voice)
+                return csm_voices.find(self._all_specs(), self.settings.voice)
             except BackendError:
                 pass
         if self._specs:
@@ -273,7 +299,7 @@ class CsmBackend(Backend):
     ) -> AsyncIterator[Chunk]:
         if self._gen is None or self._closed:
             raise BackendUnavailable("CSM is not loaded", backend=self.name)
-        spec = csm_voices.find(self._specs, voice.name)
+        spec = csm_voices.find(self._all_specs(), voice.name)
         speaker_id = _speaker_id(speaker)
         if speaker_id is None:
             speaker_id = spec.speaker
@@ -319,18 +345,19 @@ class CsmBackend(Backend):
         finally:
             slot.release()
 
-    def _stop_rules(self, text: str) -> Any:
+    def _stop_rules(self, text: str, language: str = csm_voices.DEFAULT_LANGUAGE) -> Any:
         from .stopping import FRAME_RATE, StopRules, frame_cap
 
         s = self.settings
-        return StopRules(max_frames=frame_cap(text, s.csm_max_sentence_seconds),
+        return StopRules(max_frames=frame_cap(text, s.csm_max_sentence_seconds, language),
                          silence_frames=max(1, round(s.csm_end_silence * FRAME_RATE)))
 
     def _generate(self, text: str, spec: VoiceSpec, speaker: int, context: ReplyContext,
                   should_stop: Any) -> Iterator[Pcm]:
         import torch
 
-        from .generator import Cancelled, Sampling, Segment
+        from .generator import Cancelled, Sampling
+        from .stopping import StopState
         from .stream import stream_sentence
 
         codes: list[Any] = []
@@ -339,21 +366,22 @@ class CsmBackend(Backend):
                 raise SynthesisCancelled("synthesis cancelled", backend=self.name)
             if self._gen is None:
                 raise BackendUnavailable("CSM is not loaded", backend=self.name)
+            # The voice prompt and the new sentence speak as one speaker: a request's
+            # speaker id relabels the prompt too, never just the sentence.
+            spec = replace(self._prompt_spec(spec), speaker=speaker)
             key = (spec.name, spec.speaker, spec.audio)
             if context.voice_key != key:  # another voice: its context would mislead
                 context.voice_key, context.segments = key, deque()
             s = self.settings
+            stop = StopState(self._stop_rules(text, spec.language))
             for audio in stream_sentence(
-                self._gen, text, speaker, self._stop_rules(text),
+                self._gen, text, speaker, stop,
                 prefix=self._voice_prefix(spec), context=list(context.segments),
                 sampling=Sampling(s.csm_temperature, s.csm_top_k), seed=s.csm_seed,
                 should_stop=should_stop, codes_out=codes,
             ):
                 yield Pcm(audio, SAMPLE_RATE)
-            if codes and s.csm_context_sentences > 0:
-                context.segments.append(Segment(speaker, text, torch.stack(codes)))
-                while len(context.segments) > s.csm_context_sentences:
-                    context.segments.popleft()
+            self._remember(context, text, speaker, codes, stop)
         except Cancelled:
             raise SynthesisCancelled("synthesis cancelled", backend=self.name) from None
         except BackendError:
@@ -368,17 +396,131 @@ class CsmBackend(Backend):
             raise BackendError(f"CSM failed: {type(exc).__name__}: {exc}",
                                backend=self.name) from None
 
+    def _remember(self, context: ReplyContext, text: str, speaker: int, codes: list[Any],
+                  stop: Any) -> None:
+        """Keep a finished sentence as context for the next one, without its trailing
+        silence. A sentence a rule cut off (cap, repetition, silence) or that never spoke
+        would teach the next one the same failure: it is not kept."""
+        import torch
+
+        from .generator import Segment
+
+        limit = self.settings.csm_context_sentences
+        if limit <= 0 or stop.reason != "end" or not stop.heard_speech:
+            if codes and stop.reason != "end":
+                _LOGGER.debug("CSM: sentence stopped by the %s rule, not kept as context",
+                              stop.reason)
+            return
+        spoken = codes[: max(1, len(codes) - stop.trailing_quiet)]
+        context.segments.append(Segment(speaker, text, torch.stack(spoken)))
+        while len(context.segments) > limit:
+            context.segments.popleft()
+
+    def _prompt_spec(self, spec: VoiceSpec) -> VoiceSpec:
+        """The voice as prompted: its own clip, else the house voice made for it."""
+        house = None if spec.has_clip else self._house.get(spec.name)
+        return house.spec(spec) if house is not None and house.speaker == spec.speaker else spec
+
+    # --- house voices -------------------------------------------------------------------
+
+    def _making_house_voices(self) -> bool:
+        mode = self.settings.csm_house_voices
+        return mode == "on" or (mode == "auto" and str(self._loaded.device).startswith("cuda"))
+
+    def _prepare_house_voices(self) -> None:
+        """Worker, after warm-up: make the missing house voices (when enabled) and encode
+        every voice's prompt, so no first sentence waits for either."""
+        from .generator import Cancelled
+
+        making = self._making_house_voices()
+        for spec in self._without_clip():
+            self._check_abort()
+            self._house_prefix(self._prompt_spec(spec))
+            if making and self._prompt_spec(spec) is spec:
+                try:
+                    self._make_house_voice(spec)
+                except (BackendError, Cancelled):
+                    raise
+                except Exception as exc:  # e.g. a read-only data directory: CSM still works
+                    _LOGGER.warning("CSM voice %s: making its house voice failed (%s: %s)",
+                                    spec.name, type(exc).__name__, exc)
+            self._house_prefix(self._prompt_spec(spec))
+        for spec in self._house_only():
+            self._check_abort()
+            self._house_prefix(spec)
+
+    def _house_prefix(self, spec: VoiceSpec) -> None:
+        """Encode a prompt now; a house voice whose take is unreadable is forgotten (and
+        made again where making is on): it is ours, not a setup error."""
+        try:
+            self._voice_prefix(spec)
+        except CsmVoicesError as exc:
+            if spec.name not in self._house:
+                raise
+            _LOGGER.warning("CSM voice %s: house voice unusable, ignored: %s", spec.name, exc)
+            self._house = {k: v for k, v in self._house.items() if k != spec.name}
+
+    async def make_house_voice(self, name: str, speaker: int) -> HouseVoice | None:
+        """Make (again) the house voice `name` with speaker id `speaker` (the CLI's
+        `csm-voices make`); None when no take passed the check."""
+        if self._gen is None or self._closed:
+            raise BackendUnavailable("CSM is not loaded", backend=self.name)
+        loop = asyncio.get_running_loop()
+        spec = VoiceSpec(name, speaker)
+        return await loop.run_in_executor(self._executor, self._make_house_voice, spec)
+
+    def _make_house_voice(self, spec: VoiceSpec) -> HouseVoice | None:
+        """Worker: takes of REFERENCE_TEXT from a fixed seed on; the first that passes
+        `check_reference` is kept."""
+        import numpy as np
+
+        from . import house_voices as house
+        from .generator import Sampling
+        from .stopping import FRAME_RATE, StopState
+        from .stream import stream_sentence
+
+        s = self.settings
+        first = s.csm_seed if s.csm_seed is not None else house.FIRST_SEED
+        for seed in range(first, first + house.ATTEMPTS):
+            self._check_abort()
+            stop = StopState(self._stop_rules(house.REFERENCE_TEXT))
+            stop.rules.max_frames = min(stop.rules.max_frames, round(house.MAX_S * FRAME_RATE) + 1)
+            pcm = b"".join(stream_sentence(
+                self._gen, house.REFERENCE_TEXT, spec.speaker, stop,
+                sampling=Sampling(s.csm_temperature, s.csm_top_k), seed=seed,
+                should_stop=self._abort.is_set))
+            samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
+            problem = house.check_reference(samples, stop.reason)
+            if problem is None:
+                voice = self.house.save(spec.name, samples, text=house.REFERENCE_TEXT,
+                                        speaker=spec.speaker, language=spec.language,
+                                        seed=seed, model=s.csm_model)
+                self._house = {**self._house, spec.name: voice}  # read by other threads
+                self._clips.pop(voice.audio, None)  # a take made again: read it afresh
+                self._clip_codes.pop(voice.audio, None)
+                _LOGGER.info("CSM voice %s: house voice made (seed %d, %.1f s), kept in %s",
+                             spec.name, seed, voice.seconds, self.house.root)
+                return voice
+            _LOGGER.info("CSM voice %s: take with seed %d rejected: %s", spec.name, seed,
+                         problem)
+        _LOGGER.warning("CSM voice %s: no usable house voice after %d takes; it speaks "
+                        "without a prompt (the voice may change between replies). Give it "
+                        "a reference clip (--csm-voices) or try `wyoming-verba csm-voices "
+                        "make %s`", spec.name, house.ATTEMPTS, spec.name)
+        return None
+
     def _voice_prefix(self, spec: VoiceSpec) -> tuple[Any, int]:
         """KV prefix of the voice prompt: clip encoded and prefilled once per voice."""
         from .generator import Segment
 
         if not spec.has_clip:
             return None, 0
-        key = (spec.name, spec.speaker, spec.audio)
-        if key not in self._clip_codes:
-            self._clip_codes[key] = self._encode_clip(spec)
-        segment = Segment(spec.speaker, spec.text, self._clip_codes[key])
-        return self._gen.prefix(key, [segment])
+        if spec.audio not in self._clip_codes:  # the codes do not depend on the speaker
+            self._clip_codes[spec.audio] = self._encode_clip(spec)
+        codes = self._clip_codes[spec.audio]
+        segment = Segment(spec.speaker, spec.text, codes)
+        # id(codes): a house voice made again under the same path gets a new prefix
+        return self._gen.prefix((spec.name, spec.speaker, spec.audio, id(codes)), [segment])
 
     def _encode_clip(self, spec: VoiceSpec) -> Any:
         import torch

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ...pcm import float_to_int16
@@ -20,6 +21,8 @@ from .stopping import StopRules, StopState
 
 FRAME_SAMPLES = 1920  # 80 ms at 24 kHz
 CHUNK_SCHEDULE = (2, 2, 4)  # frames per chunk; the last size repeats
+FADE_S = 0.005  # fade-out where a stop rule cuts: a few ms, no click, no audible ramp
+FADE_SAMPLES = round(FADE_S * 24000)
 
 
 def chunk_sizes(schedule: Sequence[int] = CHUNK_SCHEDULE) -> Iterator[int]:
@@ -28,15 +31,31 @@ def chunk_sizes(schedule: Sequence[int] = CHUNK_SCHEDULE) -> Iterator[int]:
         yield schedule[-1]
 
 
-def to_int16(audio: torch.Tensor) -> bytes:
-    return float_to_int16(audio.detach().float().cpu().numpy()).tobytes()
+def to_int16(audio: torch.Tensor | np.ndarray) -> bytes:
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().float().cpu().numpy()
+    return float_to_int16(audio).tobytes()
+
+
+def finish(audio: torch.Tensor, levels: Sequence[float], stop: StopState) -> np.ndarray:
+    """The sentence's last chunk: trailing near-silent frames (after speech) dropped, and a
+    fade-out where a rule cut the model off."""
+    samples = audio.detach().float().cpu().numpy().copy()
+    keep = len(levels)
+    while keep and stop.heard_speech and levels[keep - 1] < stop.rules.silence_rms:
+        keep -= 1
+    samples = samples[: keep * FRAME_SAMPLES]
+    if stop.cut and samples.size:
+        n = min(FADE_SAMPLES, samples.size)
+        samples[-n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
+    return samples
 
 
 def stream_sentence(
     gen: CsmGenerator,
     text: str,
     speaker: int,
-    rules: StopRules,
+    rules: StopRules | StopState,
     *,
     prefix: tuple[Any, int] = (None, 0),
     context: Sequence[Segment] = (),
@@ -47,8 +66,9 @@ def stream_sentence(
     schedule: Sequence[int] = CHUNK_SCHEDULE,
 ) -> Iterator[bytes]:
     """Yield int16 mono 24 kHz PCM as frames are generated. The generated (played) frames
-    are appended to `codes_out` for the next sentence's context."""
-    stop = StopState(rules)
+    are appended to `codes_out` for the next sentence's context. Pass a StopState instead
+    of StopRules to read afterwards why and how the sentence ended."""
+    stop = rules if isinstance(rules, StopState) else StopState(rules)
     decoder = MimiStreamDecoder(gen.model.codec_model)
     sizes = chunk_sizes(schedule)
     want = next(sizes)
@@ -60,25 +80,32 @@ def stream_sentence(
             pending.append(frame)
             if codes_out is not None:
                 codes_out.append(frame)
-            if len(pending) < want:
+            last = stop.reason is not None  # the frame that tripped a rule
+            if len(pending) < want and not last:
                 continue
-            audio, silent = _decode(decoder, pending, stop)
+            audio, levels = _decode(decoder, pending, stop)
             pending, want = [], next(sizes)
-            yield to_int16(audio)
-            if silent:
-                return
-        if pending:
-            audio, _ = _decode(decoder, pending, stop)
-            yield to_int16(audio)
+            if stop.reason is None:
+                yield to_int16(audio)
+                continue
+            if tail := to_int16(finish(audio, levels, stop)):
+                yield tail
+            return
+        if pending:  # frames() ended without a rule (it returns after the end frame)
+            audio, levels = _decode(decoder, pending, stop)
+            if tail := to_int16(finish(audio, levels, stop)):
+                yield tail
     finally:
         frames.close()
 
 
 def _decode(decoder: MimiStreamDecoder, pending: list[torch.Tensor],
-            stop: StopState) -> tuple[torch.Tensor, bool]:
+            stop: StopState) -> tuple[torch.Tensor, list[float]]:
+    """Decode and feed the silence rule; once it fires, the rest of the chunk is dropped."""
     audio = decoder.decode(torch.stack(pending))
     levels = audio.float().view(-1, FRAME_SAMPLES).pow(2).mean(dim=1).sqrt().tolist()
-    silent = False
-    for rms in levels:
-        silent = stop.on_level(rms) or silent
-    return audio, silent
+    for i, rms in enumerate(levels):
+        if stop.on_level(rms):
+            levels = levels[: i + 1]
+            return audio[: (i + 1) * FRAME_SAMPLES], levels
+    return audio, levels
