@@ -333,12 +333,8 @@ class BackendChain:
                 outcome.spoken_by.append(winner.backend.name)
                 winner.sent += first.seconds
                 yield winner.backend.name, first
-                while True:
-                    winner.advance()
-                    try:
-                        chunk = await winner.step
-                    except StopAsyncIteration:
-                        break
+                # The race is over: read the rest directly, no task per chunk.
+                async for chunk in winner.stream:
                     utterance.cancel.raise_if_cancelled()
                     if isinstance(chunk, WordMark):
                         winner.marks.append(chunk)
