@@ -432,8 +432,12 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    # Spin-waiting between parallel sections stays on (onnxruntime's default): turning it
-    # off delayed first audio measurably (README, Piper) for a few percent less CPU.
+    # No spin-waiting between parallel sections (onnxruntime's default spins): a spinning
+    # thread holds a core the event loop, the audio pool and the other worker need, and
+    # one preempted spinner stalls the whole section. With spinning, under load on 2
+    # cores, wyoming-verba served 0.6x wyoming-piper's requests/s; without, 1.3-1.8x
+    # (README, Piper beside wyoming-piper).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(files.model), sess_options=options,
                                            providers=providers)
     voice = PiperVoice(session=session, config=config)
