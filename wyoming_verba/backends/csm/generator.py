@@ -66,6 +66,11 @@ class CsmGenerator:
         self.max_positions = int(model.config.max_position_embeddings)
         self.bos_id = self._special_id(tokenizer.bos_token_id, "<|begin_of_text|>")
         self.eos_id = self._special_id(tokenizer.eos_token_id, "<|end_of_text|>")
+        from .compat import cache_keyword
+
+        # `cache=` on 5.24+, `past_key_values=` before: an unknown name is silently dropped.
+        self._bb_kw = cache_keyword(type(model.backbone_model).forward)
+        self._dd_kw = cache_keyword(type(model.depth_decoder).forward)
         self._prefixes: OrderedDict[Any, tuple[list[tuple[torch.Tensor, torch.Tensor]], int]]
         self._prefixes = OrderedDict()
         self._backbone_cache: Any = None
@@ -130,7 +135,7 @@ class CsmGenerator:
 
         cache = DynamicCache()
         embeds = self.embed(segments)
-        self.model.backbone_model(inputs_embeds=embeds, cache=cache, use_cache=True)
+        self.model.backbone_model(inputs_embeds=embeds, use_cache=True, **{self._bb_kw: cache})
         kv = [(layer.keys, layer.values) for layer in cast(list[Any], cache.layers)]
         entry = (kv, embeds.shape[1])
         self._prefixes[key] = entry
@@ -163,14 +168,15 @@ class CsmGenerator:
     # --- steps ----------------------------------------------------------------------
 
     def _backbone_forward(self, embeds: torch.Tensor, cache: Any) -> torch.Tensor:
-        out = self.model.backbone_model(inputs_embeds=embeds, cache=cache, use_cache=True)
+        out = self.model.backbone_model(inputs_embeds=embeds, use_cache=True,
+                                        **{self._bb_kw: cache})
         return out.last_hidden_state[:, -1]
 
     def _depth_forward(self, ids: torch.Tensor, hidden: torch.Tensor | None,
                        cache: Any) -> torch.Tensor:
         out = self.model.depth_decoder(
-            input_ids=ids, backbone_last_hidden_state=hidden, cache=cache, use_cache=True,
-            logits_to_keep=1,
+            input_ids=ids, backbone_last_hidden_state=hidden, use_cache=True, logits_to_keep=1,
+            **{self._dd_kw: cache},
         )
         return out.logits[:, -1]
 

@@ -90,7 +90,9 @@ def load_model(model_id: str, device_setting: str = "auto", dtype_setting: str =
         raise CsmLoadError(
             f"CSM needs torch and transformers ({exc}): pip install 'wyoming-verba[csm]'",
             backend="csm") from None
+    from .compat import check_transformers
 
+    check_transformers()  # before 1B weights: an unsupported release fails in one line
     device = resolve_device(device_setting)
     dtype = resolve_dtype(dtype_setting, device)
     source = str(Path(model_id).expanduser()) if Path(model_id).expanduser().is_dir() else model_id
