@@ -81,7 +81,9 @@ def test_stream_decode_equals_one_shot(loaded, sizes):
         assert part.shape[-1] == n * 1920
         parts.append(part)
         start += n
-    assert rel_error(torch.cat(parts), reference) < 1e-4
+    # Float rounding leaves ~1e-6; a decode without the transformer's KV cache is off by
+    # ~2.5e-3 on this checkpoint (its codec transformer has layer scale 1.0), so 1e-5 tells.
+    assert rel_error(torch.cat(parts), reference) < 1e-5
 
 
 def test_independent_chunk_decode_is_not_equal(loaded):
@@ -186,7 +188,7 @@ def test_first_chunk_after_two_frames_and_stream_equals_one_shot(loaded, gen, mo
     streamed = torch.frombuffer(bytearray(b"".join(chunks)), dtype=torch.int16).float() / 32767
     reference = decode_one_shot(loaded.model.codec_model, torch.stack(codes)).clamp(-1, 1)
     assert streamed.shape == reference.shape
-    assert (streamed - reference).abs().max().item() < 2e-4  # int16 rounding
+    assert (streamed - reference).abs().max().item() < 5e-5  # int16 rounding: 1.5e-5
 
 
 def scripted(gen, monkeypatch, frames: list[list[int]]):

@@ -106,13 +106,14 @@ def load_model(model_id: str, device_setting: str = "auto", dtype_setting: str =
         errors = (OSError, ValueError)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = CsmForConditionalGeneration.from_pretrained(source, dtype=dtype)
+        # Read in fp32: casting down afterwards is exact, while loading in bf16 and then
+        # calling .float() on Mimi would keep bf16's rounding of the codec's weights.
+        model = CsmForConditionalGeneration.from_pretrained(source, dtype=torch.float32)
     except errors as exc:
         raise _load_error(source, exc) from None
     try:
+        cast_language_model(model, dtype)  # Mimi stays fp32: small, and decodes cleaner
         model = model.to(device).eval()
-        # Mimi is small and decodes noticeably cleaner in fp32.
-        model.codec_model.float()
     except torch.OutOfMemoryError as exc:
         del model
         _free_cuda()
@@ -121,6 +122,13 @@ def load_model(model_id: str, device_setting: str = "auto", dtype_setting: str =
     _LOGGER.info("CSM: %.2f B parameters loaded in %.1f s", params / 1e9,
                  time.monotonic() - started)
     return LoadedModel(model, tokenizer, device, dtype, resolve_mode(compile_setting, device))
+
+
+def cast_language_model(model: Any, dtype: Any) -> None:
+    """Backbone, depth decoder, text embeddings and head to `dtype`; the codec untouched."""
+    for name, child in model.named_children():
+        if name != "codec_model":
+            child.to(dtype)
 
 
 def _free_cuda() -> None:
