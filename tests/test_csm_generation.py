@@ -108,18 +108,6 @@ def test_frame_loop_matches_transformers_generate(loaded, gen):
     assert torch.equal(ours, theirs[0])
 
 
-def test_static_cache_mode_matches_eager(loaded, gen):
-    static = CsmGenerator(loaded.model, loaded.tokenizer, "static")
-    ctx = [Segment(1, "Before.", random_codes(5, seed=9))]
-    prefix = gen.prefix("v", [Segment(0, "Voice prompt.", random_codes(6, seed=8))])
-    static_prefix = static.prefix("v", [Segment(0, "Voice prompt.", random_codes(6, seed=8))])
-    a = list(gen.frames("Hi.", 0, StopState(StopRules(8)), prefix=prefix, context=ctx,
-                        sampling=GREEDY))
-    b = list(static.frames("Hi.", 0, StopState(StopRules(8)), prefix=static_prefix,
-                           context=ctx, sampling=GREEDY))
-    assert torch.equal(torch.stack(a), torch.stack(b))
-
-
 def test_cached_voice_prefix_equals_full_prompt(gen):
     """Reusing the voice prompt's KV prefix gives what prefilling it every time gives."""
     voice = Segment(0, "Voice prompt.", random_codes(6, seed=5))
@@ -183,7 +171,9 @@ def test_first_chunk_after_two_frames_and_stream_equals_one_shot(loaded, gen, mo
                                sampling=Sampling(0.9, 50), seed=1, codes_out=codes):
         chunks.append(pcm)
         frames_at_chunk.append(len(produced))
-    assert frames_at_chunk[0] <= 2
+    # Two frames make the first chunk; a third is already running on the device while
+    # the host reads the second (the end-frame test is deferred one frame).
+    assert frames_at_chunk[0] <= 3
     assert [len(c) // (1920 * 2) for c in chunks] == [2, 2, 4, 4]
     streamed = torch.frombuffer(bytearray(b"".join(chunks)), dtype=torch.int16).float() / 32767
     reference = decode_one_shot(loaded.model.codec_model, torch.stack(codes)).clamp(-1, 1)
@@ -264,4 +254,5 @@ def test_cancellation_stops_at_next_frame(gen):
     with pytest.raises(Cancelled):
         for frame in frames:
             got.append(frame)
-    assert len(got) == 3
+    # Checked before each launch: 3 frames launched, the one in flight is dropped.
+    assert len(got) == 2

@@ -29,7 +29,7 @@ class LoadedModel:
     tokenizer: Any
     device: str
     dtype: Any
-    mode: str  # generator mode: eager | static | compiled
+    mode: str  # generator mode: eager | compiled
 
 
 def resolve_device(setting: str) -> str:
@@ -56,15 +56,12 @@ def resolve_dtype(setting: str, device: str) -> Any:
 
 
 def resolve_mode(setting: str, device: str) -> str:
-    """auto/on: static caches + torch.compile with CUDA graphs on CUDA; eager elsewhere
-    (CUDA graphs do not exist on CPU, and compiling there costs more than it gains)."""
+    """auto: the frame step compiled as one graph (CUDA graphs) on CUDA, eager elsewhere
+    (compiling on CPU costs more than it gains); on: compiled everywhere; off: eager."""
     if setting == "off":
         return "eager"
-    if device.startswith("cuda"):
+    if device.startswith("cuda") or setting == "on":
         return "compiled"
-    if setting == "on":
-        _LOGGER.info("--csm-compile on: CUDA graphs need a GPU; using static caches on %s", device)
-        return "static"
     return "eager"
 
 
