@@ -108,6 +108,51 @@ def test_frame_loop_matches_transformers_generate(loaded, gen):
     assert torch.equal(ours, theirs[0])
 
 
+def test_frame_loop_input_equals_chat_template(loaded, gen, tiny_dir):
+    """The loop's prompt (voice clip turn + previous sentence turn + the new sentence) is what
+    transformers builds from CsmProcessor.apply_chat_template: the same token layout, and the
+    same input embeddings once the model has encoded the audio and merged it in."""
+    import numpy as np
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_dir)
+    model = loaded.model
+    rng = np.random.default_rng(0)
+    clip = (0.1 * rng.standard_normal(10 * 1920)).astype(np.float32)  # 10 frames
+    previous = (0.1 * rng.standard_normal(6 * 1920)).astype(np.float32)  # 6 frames
+    conversation = [
+        {"role": "0", "content": [{"type": "text", "text": "Voice prompt."},
+                                  {"type": "audio", "audio": clip}]},
+        {"role": "0", "content": [{"type": "text", "text": "The previous sentence."},
+                                  {"type": "audio", "audio": previous}]},
+        {"role": "0", "content": [{"type": "text", "text": "Hi there."}]},
+    ]
+    inputs = processor.apply_chat_template(conversation, tokenize=True, return_dict=True,
+                                           return_tensors="pt")
+
+    def codes(samples):  # as the backend encodes a reference clip
+        with torch.inference_mode():
+            wav = torch.from_numpy(samples).view(1, 1, -1)
+            return model.codec_model.encode(wav).audio_codes[0].t().contiguous()
+
+    segments = [Segment(0, "Voice prompt.", codes(clip)),
+                Segment(0, "The previous sentence.", codes(previous)), Segment(0, "Hi there.")]
+    audio_id, audio_eos_id = processor.audio_token_id, processor.audio_eos_token_id
+    ours_ids = []
+    for seg in segments:
+        ours_ids += gen.text_ids(seg.speaker, seg.text).tolist()
+        if seg.codes is not None:
+            ours_ids += [audio_id] * seg.codes.shape[0] + [audio_eos_id]
+    assert inputs["input_ids"][0].tolist() == ours_ids
+    with torch.inference_mode():
+        theirs = model._merge_input_ids_with_input_values(
+            inputs["input_ids"], inputs["input_values"], inputs["input_values_cutoffs"]
+        )["inputs_embeds"]
+        ours = gen.embed(segments)
+    assert ours.shape == theirs.shape == (1, len(ours_ids), model.config.hidden_size)
+    assert torch.equal(ours, theirs)
+
+
 def test_cached_voice_prefix_equals_full_prompt(gen):
     """Reusing the voice prompt's KV prefix gives what prefilling it every time gives."""
     voice = Segment(0, "Voice prompt.", random_codes(6, seed=5))

@@ -12,6 +12,15 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|AUDIO|>", "<|audio_eos|>"]
+# sesame/csm-1b's prompt format, written here from its documented rendering (the real
+# checkpoint ships its own template with input checks): per turn `<bos>[speaker]text<eos>`,
+# then `<|AUDIO|><|audio_eos|>` when the turn has audio (the processor expands <|AUDIO|>).
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{- bos_token + '[' + message['role'] + ']' + message['content'][0]['text'] + eos_token -}}"
+    "{%- if message['content'] | length > 1 -%}{{- '<|AUDIO|><|audio_eos|>' -}}{%- endif -%}"
+    "{%- endfor -%}"
+)
 
 
 def tiny_config(sliding_window: int = 16):
@@ -113,7 +122,8 @@ def build_tiny_csm(out_dir: Path, seed: int = 0) -> Path:
         last = getattr(decoder, "decoder_seanet", decoder).layers[-1].conv
         last.weight.mul_(0.1 / level)
         last.bias.mul_(0.1 / level)
-    processor = CsmProcessor(EncodecFeatureExtractor(sampling_rate=24000), tiny_tokenizer())
+    processor = CsmProcessor(EncodecFeatureExtractor(sampling_rate=24000), tiny_tokenizer(),
+                             chat_template=CHAT_TEMPLATE)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
