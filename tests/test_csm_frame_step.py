@@ -72,3 +72,34 @@ def test_compiled_frames_equal_eager_frames(loaded):
     assert runs[0].shape == (8, 32)
     assert torch.equal(runs[0], runs[1])
     assert len(graphs) == 1  # one compilation served every frame: no recompiles either
+
+
+async def test_compile_failure_falls_back_to_eager(monkeypatch):
+    """compiled -> eager, with nothing in between (a 'static' middle mode kept the host
+    syncs the compiled step removes)."""
+    from wyoming_verba.backends.csm import CsmBackend, generator
+    from wyoming_verba.settings import Settings
+
+    def broken(frame, cuda_graphs, backend="inductor"):
+        def run(*args):
+            raise RuntimeError("inductor exploded")
+
+        return run
+
+    monkeypatch.setattr(generator, "compile_step", broken)
+    tried = []
+    original = CsmBackend._warm_up
+
+    def recording(self):
+        tried.append(self._gen.mode)
+        return original(self)
+
+    monkeypatch.setattr(CsmBackend, "_warm_up", recording)
+    backend = CsmBackend(Settings(csm_model=str(shared_tiny_csm()), csm_device="cpu",
+                                  csm_compile="on", backend="csm"))
+    await backend.start()
+    try:
+        assert tried == ["compiled", "eager"]
+        assert backend._gen.mode == "eager"
+    finally:
+        await backend.stop()
