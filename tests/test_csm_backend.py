@@ -163,16 +163,22 @@ async def test_bad_voices_file_is_unavailable(tmp_path):
 def end_after(backend, monkeypatch, frames: int) -> None:
     """The model ends every sentence with its end frame after `frames` frames (the tiny
     random model never does by itself)."""
-    original, count = backend._gen.next_frame, [0]
+    original, original_frames, count = backend._gen.next_frame, backend._gen.frames, [0]
 
     def next_frame(*a, **k):
-        if count[0] == frames:
-            count[0] = 0
-            return torch.zeros(32, dtype=torch.long)
         count[0] += 1
+        if count[0] > frames:
+            return torch.zeros(32, dtype=torch.long)
         return original(*a, **k)
 
+    def sentence(*a, **k):
+        # One frame is always launched ahead of the one being read, so the count starts
+        # again with each sentence, not after the end frame.
+        count[0] = 0
+        return original_frames(*a, **k)
+
     monkeypatch.setattr(backend._gen, "next_frame", next_frame)
+    monkeypatch.setattr(backend._gen, "frames", sentence)
 
 
 async def test_speaks_with_reference_clip_and_carries_context(voices_dir, monkeypatch):
@@ -439,7 +445,7 @@ async def test_bad_reference_clip_names_the_file_before_loading(tmp_path, monkey
     original_load = loader.load_model
     monkeypatch.setattr(loader, "load_model",
                         lambda *a, **k: loads.append(1) or original_load(*a, **k))
-    backend = CsmBackend(settings(csm_voices=d, csm_compile="on"))  # static → eager fallback
+    backend = CsmBackend(settings(csm_voices=d, csm_compile="on"))  # compiled → eager fallback
     with pytest.raises(BackendUnavailable) as err:
         await backend.start()
     message = str(err.value)
@@ -516,15 +522,19 @@ async def test_silence_stopped_and_trailing_silence_not_kept(monkeypatch):
     monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: 50)
     backend = await started(csm_context_sentences=3, csm_end_silence=0.24)  # 3 quiet frames
     try:
-        script = iter([[3] * 32, [5] * 32, [2] * 32, [0] * 31 + [1],  # speech, quiet, end
-                       [7] * 32, [4] * 32, [6] * 32, [8] * 32, [9] * 32])  # quiet x3: stop
-        monkeypatch.setattr(backend._gen, "next_frame",
-                            lambda *a, **k: torch.tensor(next(script)))
+        def script(frames: list[list[int]]) -> None:
+            # The frame launched ahead of a stop is never read: any codes will do.
+            codes = iter(frames)
+            monkeypatch.setattr(backend._gen, "next_frame",
+                                lambda *a, **k: torch.tensor(next(codes, [1] * 32)))
+
+        script([[3] * 32, [5] * 32, [2] * 32, [0] * 31 + [1]])  # speech, quiet, end
         utterance = Utterance("quiet")
         audio = await speak(backend, "Ends then hums.", utterance)
         assert len(audio) == 2 * 1920 * 2  # the quiet frame before the end is trimmed
         (kept,) = utterance.state["csm"].segments
         assert kept.codes[:, 0].tolist() == [3, 5]  # ... from the context too
+        script([[7] * 32, [4] * 32, [6] * 32, [8] * 32, [9] * 32])  # quiet x3: stop
         audio = await speak(backend, "Falls silent.", utterance)
         # [7, 4] went out as the first chunk; [6, 8] made three quiet frames in a row: the
         # silence rule fired and that chunk, all silence, is not played

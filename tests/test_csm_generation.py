@@ -81,7 +81,9 @@ def test_stream_decode_equals_one_shot(loaded, sizes):
         assert part.shape[-1] == n * 1920
         parts.append(part)
         start += n
-    assert rel_error(torch.cat(parts), reference) < 1e-4
+    # Float rounding leaves ~1e-6; a decode without the transformer's KV cache is off by
+    # ~2.5e-3 on this checkpoint (its codec transformer has layer scale 1.0), so 1e-5 tells.
+    assert rel_error(torch.cat(parts), reference) < 1e-5
 
 
 def test_independent_chunk_decode_is_not_equal(loaded):
@@ -106,16 +108,49 @@ def test_frame_loop_matches_transformers_generate(loaded, gen):
     assert torch.equal(ours, theirs[0])
 
 
-def test_static_cache_mode_matches_eager(loaded, gen):
-    static = CsmGenerator(loaded.model, loaded.tokenizer, "static")
-    ctx = [Segment(1, "Before.", random_codes(5, seed=9))]
-    prefix = gen.prefix("v", [Segment(0, "Voice prompt.", random_codes(6, seed=8))])
-    static_prefix = static.prefix("v", [Segment(0, "Voice prompt.", random_codes(6, seed=8))])
-    a = list(gen.frames("Hi.", 0, StopState(StopRules(8)), prefix=prefix, context=ctx,
-                        sampling=GREEDY))
-    b = list(static.frames("Hi.", 0, StopState(StopRules(8)), prefix=static_prefix,
-                           context=ctx, sampling=GREEDY))
-    assert torch.equal(torch.stack(a), torch.stack(b))
+def test_frame_loop_input_equals_chat_template(loaded, gen, tiny_dir):
+    """The loop's prompt (voice clip turn + previous sentence turn + the new sentence) is what
+    transformers builds from CsmProcessor.apply_chat_template: the same token layout, and the
+    same input embeddings once the model has encoded the audio and merged it in."""
+    import numpy as np
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_dir)
+    model = loaded.model
+    rng = np.random.default_rng(0)
+    clip = (0.1 * rng.standard_normal(10 * 1920)).astype(np.float32)  # 10 frames
+    previous = (0.1 * rng.standard_normal(6 * 1920)).astype(np.float32)  # 6 frames
+    conversation = [
+        {"role": "0", "content": [{"type": "text", "text": "Voice prompt."},
+                                  {"type": "audio", "audio": clip}]},
+        {"role": "0", "content": [{"type": "text", "text": "The previous sentence."},
+                                  {"type": "audio", "audio": previous}]},
+        {"role": "0", "content": [{"type": "text", "text": "Hi there."}]},
+    ]
+    inputs = processor.apply_chat_template(conversation, tokenize=True, return_dict=True,
+                                           return_tensors="pt")
+
+    def codes(samples):  # as the backend encodes a reference clip
+        with torch.inference_mode():
+            wav = torch.from_numpy(samples).view(1, 1, -1)
+            return model.codec_model.encode(wav).audio_codes[0].t().contiguous()
+
+    segments = [Segment(0, "Voice prompt.", codes(clip)),
+                Segment(0, "The previous sentence.", codes(previous)), Segment(0, "Hi there.")]
+    audio_id, audio_eos_id = processor.audio_token_id, processor.audio_eos_token_id
+    ours_ids = []
+    for seg in segments:
+        ours_ids += gen.text_ids(seg.speaker, seg.text).tolist()
+        if seg.codes is not None:
+            ours_ids += [audio_id] * seg.codes.shape[0] + [audio_eos_id]
+    assert inputs["input_ids"][0].tolist() == ours_ids
+    with torch.inference_mode():
+        theirs = model._merge_input_ids_with_input_values(
+            inputs["input_ids"], inputs["input_values"], inputs["input_values_cutoffs"]
+        )["inputs_embeds"]
+        ours = gen.embed(segments)
+    assert ours.shape == theirs.shape == (1, len(ours_ids), model.config.hidden_size)
+    assert torch.equal(ours, theirs)
 
 
 def test_cached_voice_prefix_equals_full_prompt(gen):
@@ -181,13 +216,15 @@ def test_first_chunk_after_two_frames_and_stream_equals_one_shot(loaded, gen, mo
                                sampling=Sampling(0.9, 50), seed=1, codes_out=codes):
         chunks.append(pcm)
         frames_at_chunk.append(len(produced))
-    assert frames_at_chunk[0] <= 2
+    # Two frames make the first chunk; a third is already running on the device while
+    # the host reads the second (the end-frame test is deferred one frame).
+    assert frames_at_chunk[0] <= 3
     assert [len(c) // (1920 * 2) for c in chunks] == [2, 2, 4, 4]
     streamed = torch.frombuffer(bytearray(b"".join(chunks)), dtype=torch.int16).float() / 32767
     reference = decode_one_shot(loaded.model.codec_model, torch.stack(codes)).clamp(-1, 1)
     assert streamed.shape == reference.shape
     body = slice(0, -FADE_SAMPLES)  # the cap cut the sentence: its last 5 ms fade out
-    assert (streamed[body] - reference[body]).abs().max().item() < 2e-4  # int16 rounding
+    assert (streamed[body] - reference[body]).abs().max().item() < 5e-5  # int16 rounding: 1.5e-5
     assert streamed[-1] == 0
 
 
@@ -265,4 +302,5 @@ def test_cancellation_stops_at_next_frame(gen):
     with pytest.raises(Cancelled):
         for frame in frames:
             got.append(frame)
-    assert len(got) == 3
+    # Checked before each launch: 3 frames launched, the one in flight is dropped.
+    assert len(got) == 2

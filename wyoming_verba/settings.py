@@ -326,7 +326,8 @@ class Settings:
                                            "auto, cpu, cuda or cuda:N"),))
     csm_dtype: str = _csm("auto", "auto, bfloat16, float16 or float32",
                           checks=(one_of("auto", "bfloat16", "float16", "float32"),))
-    csm_compile: str = _csm("auto", "torch.compile/static caches on CUDA: auto, on or off",
+    csm_compile: str = _csm("auto", "compile the frame step into one graph (a CUDA graph on "
+                            "CUDA): auto (on CUDA), on or off",
                             checks=(one_of("auto", "on", "off"),))
     csm_voices: Path | None = _csm(
         None, "voices file or directory (speaker id, reference clip, transcript)",

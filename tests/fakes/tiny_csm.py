@@ -12,6 +12,15 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|AUDIO|>", "<|audio_eos|>"]
+# sesame/csm-1b's prompt format, written here from its documented rendering (the real
+# checkpoint ships its own template with input checks): per turn `<bos>[speaker]text<eos>`,
+# then `<|AUDIO|><|audio_eos|>` when the turn has audio (the processor expands <|AUDIO|>).
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{- bos_token + '[' + message['role'] + ']' + message['content'][0]['text'] + eos_token -}}"
+    "{%- if message['content'] | length > 1 -%}{{- '<|AUDIO|><|audio_eos|>' -}}{%- endif -%}"
+    "{%- endfor -%}"
+)
 
 
 def tiny_config(sliding_window: int = 16):
@@ -30,6 +39,9 @@ def tiny_config(sliding_window: int = 16):
         "vector_quantization_hidden_dimension": 16,
         "upsample_groups": 32,
         "sliding_window": sliding_window,  # small, so tests cross the window
+        # Mimi's default layer scale (0.01) leaves its transformer ~3e-5 of the output: tests
+        # could not tell a decode without its KV cache. At 1.0 the transformer matters.
+        "layer_scale_initial_scale": 1.0,
         "num_quantizers": 32,
         "codebook_size": 2048,
     }
@@ -106,10 +118,12 @@ def build_tiny_csm(out_dir: Path, seed: int = 0) -> Path:
         # (std ~0.1) so the int16 output does not clip and the silence rule sees real levels.
         codes = torch.randint(0, 2048, (1, 32, 20), generator=gen)
         level = model.codec_model.decode(codes).audio_values.std().item()
-        last = model.codec_model.decoder.decoder_seanet.layers[-1].conv
+        decoder = model.codec_model.decoder  # SEANet under decoder_seanet from 5.21 on
+        last = getattr(decoder, "decoder_seanet", decoder).layers[-1].conv
         last.weight.mul_(0.1 / level)
         last.bias.mul_(0.1 / level)
-    processor = CsmProcessor(EncodecFeatureExtractor(sampling_rate=24000), tiny_tokenizer())
+    processor = CsmProcessor(EncodecFeatureExtractor(sampling_rate=24000), tiny_tokenizer(),
+                             chat_template=CHAT_TEMPLATE)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)

@@ -182,7 +182,7 @@ class CsmBackend(Backend):
 
         s = self.settings
         self._loaded = load_model(s.csm_model, s.csm_device, s.csm_dtype, s.csm_compile)
-        modes = {"compiled": ["compiled", "static", "eager"], "static": ["static", "eager"]}
+        modes = {"compiled": ["compiled", "eager"]}  # eager has no host syncs either
         for mode in modes.get(self._loaded.mode, ["eager"]):
             self._check_abort()
             self._gen = CsmGenerator(self._loaded.model, self._loaded.tokenizer, mode)
@@ -198,10 +198,13 @@ class CsmBackend(Backend):
         self._check_abort()
 
     def _warm_up(self) -> None:
+        from .generator import Sampling
         from .stopping import StopRules
         from .stream import stream_sentence
 
         started = time.monotonic()
+        # The compiled frame step is built per sampling setting: warm up the one in use.
+        sampling = Sampling(self.settings.csm_temperature, self.settings.csm_top_k)
         for spec in self._specs:  # encode every clip now: the first sentence needs no wait
             self._check_abort()
             self._voice_prefix(spec)
@@ -210,7 +213,7 @@ class CsmBackend(Backend):
             self._check_abort()
             for _pcm in stream_sentence(self._gen, WARMUP_TEXT, spec.speaker,
                                         StopRules(max_frames=WARMUP_FRAMES),
-                                        prefix=self._voice_prefix(spec)):
+                                        prefix=self._voice_prefix(spec), sampling=sampling):
                 pass
         self._sync()
         _LOGGER.info("CSM: ready (%s mode, %s), warm-up took %.1f s", self._gen.mode,

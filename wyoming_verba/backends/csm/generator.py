@@ -1,13 +1,17 @@
 """CSM's frame loop, owned here instead of `generate()` so audio can stream out.
 
-One frame = backbone step (-> codebook 0) + 31 depth-decoder steps (-> codebooks 1..31);
-the frame's 32 codes are embedded and fed back to the backbone. The prompt is laid out
-exactly as transformers' CSM chat template does it: per turn
+One frame = backbone hidden state -> codebook 0 -> 31 depth-decoder steps -> the frame's
+32 codes embedded and fed back through one backbone step; `frame_step.FrameStep` runs all
+of it as one function over static caches (compiled as one graph, CUDA-graphed on a GPU).
+The prompt is laid out exactly as transformers' CSM chat template does it: per turn
 `<bos>[speaker]text<eos>` followed, for turns with audio, by the audio frames and an
 all-zero end frame.
 
+The host never waits for the frame it just launched: frame k's codes come back through a
+non-blocking copy while frame k+1 runs, and the end-frame test reads them then.
+
 The voice prompt (reference clip + transcript) is prefilled once per voice; its KV tensors
-are kept and copied into the working cache at the start of every sentence, so only the
+are kept and copied into the static cache at the start of every sentence, so only the
 per-reply context and the new sentence are prefilled each time.
 """
 
@@ -17,18 +21,23 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import torch
 
+from .frame_step import CODEBOOK_SIZE, NUM_CODEBOOKS, FrameStep, Sampling, compile_step
+from .frame_step import sample_codes as sample_codes
 from .stopping import StopState
 
 _LOGGER = logging.getLogger(__name__)
 
-NUM_CODEBOOKS = 32
-CODEBOOK_SIZE = 2048  # ids 2048..2050 are specials: Mimi cannot decode them
-MODES = ("eager", "static", "compiled")
+__all__ = ["CODEBOOK_SIZE", "NUM_CODEBOOKS", "MODES", "Sampling", "Segment", "CsmGenerator",
+           "Cancelled", "DEFAULT_SAMPLING"]
+
+MODES = ("eager", "compiled")
 PREFIX_CACHE_SIZE = 8  # voice prompts whose KV prefix is kept
+
+Prefix = tuple[Any, int]  # ((keys, values) | None, tokens)
 
 
 @dataclass(frozen=True)
@@ -40,12 +49,6 @@ class Segment:
     codes: torch.Tensor | None = None
 
 
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float = 0.9
-    top_k: int = 50
-
-
 DEFAULT_SAMPLING = Sampling()
 
 
@@ -54,7 +57,10 @@ class Cancelled(Exception):
 
 
 class CsmGenerator:
-    """Frame-by-frame CSM generation on one model. Not thread-safe: one caller at a time."""
+    """Frame-by-frame CSM generation on one model. Not thread-safe: one caller at a time.
+
+    mode "eager" runs the frame step as plain PyTorch; "compiled" compiles it with
+    `fullgraph=True` (and CUDA graphs on CUDA) on first use, once per sampling setting."""
 
     def __init__(self, model: Any, tokenizer: Any, mode: str = "eager") -> None:
         if mode not in MODES:
@@ -66,25 +72,14 @@ class CsmGenerator:
         self.max_positions = int(model.config.max_position_embeddings)
         self.bos_id = self._special_id(tokenizer.bos_token_id, "<|begin_of_text|>")
         self.eos_id = self._special_id(tokenizer.eos_token_id, "<|end_of_text|>")
-        self._prefixes: OrderedDict[Any, tuple[list[tuple[torch.Tensor, torch.Tensor]], int]]
-        self._prefixes = OrderedDict()
-        self._backbone_cache: Any = None
-        self._depth_cache: Any = None
-        self._backbone_step: Callable[..., torch.Tensor] = self._backbone_forward
-        self._depth_step: Callable[..., torch.Tensor] = self._depth_forward
-        if mode != "eager":
-            from transformers.cache_utils import StaticCache
-
-            self._backbone_cache = StaticCache(
-                config=model.config, max_cache_len=self.max_positions
-            )
-            self._depth_cache = StaticCache(
-                config=model.depth_decoder.config, max_cache_len=NUM_CODEBOOKS + 1
-            )
-        if mode == "compiled":
-            # Decode steps have fixed shapes with static caches: CUDA graphs pay off there.
-            self._backbone_step = _graphed(self._backbone_forward)
-            self._depth_step = _graphed(self._depth_forward)
+        self._prefixes: OrderedDict[Any, Prefix] = OrderedDict()
+        with torch.inference_mode():  # caches allocated eagerly, before any compiled call
+            self.step = FrameStep(model)
+        self._steps: dict[Sampling, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._hidden: torch.Tensor | None = None
+        self._host = [torch.empty(NUM_CODEBOOKS, dtype=torch.long,
+                                  pin_memory=self.device.type == "cuda") for _ in range(2)]
+        self._host_turn = 0
 
     def _special_id(self, value: int | None, token: str) -> int:
         if value is not None:
@@ -93,6 +88,21 @@ class CsmGenerator:
         if found is None:
             raise ValueError(f"tokenizer has no {token}")
         return int(found)
+
+    def _frame_fn(self, sampling: Sampling) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+        fn = self._steps.get(sampling)
+        if fn is None:
+            step = self.step
+
+            def frame(hidden: torch.Tensor, position: torch.Tensor,
+                      noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                return step.frame(hidden, position, noise, sampling)
+
+            fn = frame
+            if self.mode == "compiled":
+                fn = compile_step(frame, cuda_graphs=self.device.type == "cuda")
+            self._steps[sampling] = fn
+        return fn
 
     # --- prompt -------------------------------------------------------------------
 
@@ -119,36 +129,21 @@ class CsmGenerator:
     # --- KV prefix of a voice prompt ------------------------------------------------
 
     @torch.inference_mode()
-    def prefix(self, key: Any, segments: Sequence[Segment]) -> tuple[Any, int]:
+    def prefix(self, key: Any, segments: Sequence[Segment]) -> Prefix:
         """The KV tensors of a voice prompt, computed once per key."""
         if not segments:
             return None, 0
         if key in self._prefixes:
             self._prefixes.move_to_end(key)
             return self._prefixes[key]
-        from transformers.cache_utils import DynamicCache
-
-        cache = DynamicCache()
         embeds = self.embed(segments)
-        self.model.backbone_model(inputs_embeds=embeds, cache=cache, use_cache=True)
-        kv = [(layer.keys, layer.values) for layer in cast(list[Any], cache.layers)]
-        entry = (kv, embeds.shape[1])
+        self.step.prefill(embeds, 0)
+        entry = (self.step.save_prefix(embeds.shape[1]), embeds.shape[1])
         self._prefixes[key] = entry
         while len(self._prefixes) > PREFIX_CACHE_SIZE:
             self._prefixes.popitem(last=False)
         _LOGGER.debug("voice prompt %s: %d tokens prefilled", key, embeds.shape[1])
         return entry
-
-    def _working_cache(self, kv: list[tuple[torch.Tensor, torch.Tensor]] | None) -> Any:
-        if self.mode == "eager":
-            from transformers.cache_utils import DynamicCache
-
-            return DynamicCache(ddp_cache_data=kv) if kv else DynamicCache()
-        cache = self._backbone_cache
-        cache.reset()
-        for layer, (k, v) in zip(cache.layers, kv or (), strict=False):
-            layer.update(k, v)  # copies into the static buffers
-        return cache
 
     def budget(self, prefix_len: int, context: Sequence[Segment], text_len: int,
                max_frames: int) -> tuple[list[Segment], int]:
@@ -160,59 +155,54 @@ class CsmGenerator:
         frames = min(max_frames, free - sum(self.segment_length(s) for s in context) - 1)
         return context, frames
 
-    # --- steps ----------------------------------------------------------------------
+    @torch.inference_mode()
+    def prefill(self, prefix: Prefix, segments: Sequence[Segment]) -> int:
+        """Voice prefix into the cache, then these turns after it: the next position."""
+        start = self.step.load_prefix(prefix[0])
+        embeds = self.embed(segments)
+        self._hidden = self.step.prefill(embeds, start)
+        return start + embeds.shape[1]
 
-    def _backbone_forward(self, embeds: torch.Tensor, cache: Any) -> torch.Tensor:
-        out = self.model.backbone_model(inputs_embeds=embeds, cache=cache, use_cache=True)
-        return out.last_hidden_state[:, -1]
-
-    def _depth_forward(self, ids: torch.Tensor, hidden: torch.Tensor | None,
-                       cache: Any) -> torch.Tensor:
-        out = self.model.depth_decoder(
-            input_ids=ids, backbone_last_hidden_state=hidden, cache=cache, use_cache=True,
-            logits_to_keep=1,
-        )
-        return out.logits[:, -1]
-
-    def _depth_cache_for_frame(self) -> Any:
-        if self._depth_cache is None:
-            from transformers.cache_utils import DynamicCache
-
-            return DynamicCache()
-        self._depth_cache.reset()
-        return self._depth_cache
+    # --- one frame --------------------------------------------------------------------
 
     def sample(self, logits: torch.Tensor, sampling: Sampling,
                generator: torch.Generator | None) -> torch.Tensor:
-        """(1, vocab) logits -> (1,) code. Specials suppressed; exponential-race sampling
-        (argmax of p/Exp(1)) avoids a device sync per codebook."""
-        logits = logits.float()
-        logits[..., CODEBOOK_SIZE:] = float("-inf")
-        if sampling.temperature <= 0:
-            return logits.argmax(dim=-1)
-        logits = logits / sampling.temperature
-        if 0 < sampling.top_k < logits.shape[-1]:
-            kth = torch.topk(logits, sampling.top_k, dim=-1).values[..., -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        probs = torch.softmax(logits, dim=-1)
-        noise = torch.empty_like(probs).exponential_(1, generator=generator)
-        return (probs / noise).argmax(dim=-1)
+        """(1, vocab) logits -> (1,) code, specials suppressed (outside the graph)."""
+        noise = torch.empty(logits.shape, dtype=torch.float32, device=logits.device)
+        return sample_codes(logits, noise.exponential_(1, generator=generator), sampling)
 
     @torch.inference_mode()
-    def next_frame(self, hidden: torch.Tensor, sampling: Sampling,
+    def next_frame(self, position: int, sampling: Sampling,
                    generator: torch.Generator | None) -> torch.Tensor:
-        """Codebook 0 from the backbone's last hidden state, then the depth decoder."""
-        c0 = self.sample(self.model.lm_head(hidden), sampling, generator)
-        cache = self._depth_cache_for_frame()
-        ids = torch.stack([torch.zeros_like(c0), c0], dim=-1)
-        codes = [c0]
-        logits = self._depth_step(ids, hidden, cache)
-        for _ in range(1, NUM_CODEBOOKS):
-            code = self.sample(logits, sampling, generator)
-            codes.append(code)
-            if len(codes) < NUM_CODEBOOKS:
-                logits = self._depth_step(code[:, None], None, cache)
-        return torch.stack(codes, dim=-1)[0]  # (32,)
+        """Launch one frame at this backbone position; its (32,) codes on the device.
+        Nothing here waits for the device."""
+        assert self._hidden is not None, "prefill() first"
+        noise = self.step.noise(generator) if sampling.temperature > 0 else self._greedy_noise()
+        frame, self._hidden = self._frame_fn(sampling)(
+            self._hidden, self.step.positions[position:position + 1], noise)
+        return frame[0]
+
+    def _greedy_noise(self) -> torch.Tensor:
+        noise = getattr(self, "_ones", None)
+        if noise is None:
+            noise = self._ones = torch.ones(NUM_CODEBOOKS, self.step.vocab, device=self.device)
+        return noise
+
+    def _to_host(self, frame: torch.Tensor) -> Callable[[], list[int]]:
+        """Start copying a frame to the host; the returned call waits for it."""
+        if frame.device.type != "cuda":
+            return frame.tolist
+        host = self._host[self._host_turn]
+        self._host_turn ^= 1  # two buffers: one being read, one being filled
+        host.copy_(frame, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+
+        def read() -> list[int]:
+            done.synchronize()
+            return host.tolist()
+
+        return read
 
     # --- the loop -------------------------------------------------------------------
 
@@ -222,15 +212,16 @@ class CsmGenerator:
         speaker: int,
         stop: StopState,
         *,
-        prefix: tuple[Any, int] = (None, 0),
+        prefix: Prefix = (None, 0),
         context: Sequence[Segment] = (),
         sampling: Sampling = DEFAULT_SAMPLING,
         seed: int | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> Generator[torch.Tensor, None, None]:
         """Yield (32,) code frames until a stop rule fires. The end frame is not yielded.
-        Raises Cancelled when `should_stop()` turns true (checked every frame)."""
-        kv, prefix_len = prefix
+        Raises Cancelled when `should_stop()` turns true (checked every frame; the one
+        frame already in flight then is dropped)."""
+        _, prefix_len = prefix
         target = Segment(speaker, text)
         text_len = self.segment_length(target)
         context, max_frames = self.budget(prefix_len, context, text_len, stop.rules.max_frames)
@@ -238,21 +229,27 @@ class CsmGenerator:
             raise ValueError("voice prompt and text do not fit the model's context")
         stop.rules.max_frames = max_frames
         generator = self._generator(seed)
-        cache = self._working_cache(kv)
-        with torch.inference_mode():
-            hidden = self._backbone_forward(self.embed([*context, target]), cache)  # prefill
+        position = self.prefill(prefix, [*context, target])
+        launched = 0
+        pending: tuple[torch.Tensor, Callable[[], list[int]]] | None = None
         while True:
             if should_stop():
                 raise Cancelled()
-            frame = self.next_frame(hidden, sampling, generator)
-            if stop.on_frame(frame.tolist()):
-                if stop.reason != "end":
-                    yield frame
+            current = None
+            if launched < max_frames:  # the cap is known: never launch past it
+                frame = self.next_frame(position + launched, sampling, generator)
+                launched += 1
+                current = (frame, self._to_host(frame))
+            if pending is not None:  # the previous frame, read while this one runs
+                previous, read = pending
+                if stop.on_frame(read()):
+                    if stop.reason != "end":
+                        yield previous
+                    return
+                yield previous
+            if current is None:
                 return
-            yield frame
-            with torch.inference_mode():
-                embeds = self.model.backbone_model.embed_tokens(frame.view(1, 1, -1))
-                hidden = self._backbone_step(embeds, cache)
+            pending = current
 
     def _generator(self, seed: int | None) -> torch.Generator:
         generator = torch.Generator(device=self.device)
@@ -262,14 +259,3 @@ class CsmGenerator:
             generator.manual_seed(seed)
         return generator
 
-
-def _graphed(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-    """torch.compile with CUDA graphs. Graph outputs live in memory the next replay
-    overwrites, so each result is copied out (a few KB) before the next step runs."""
-    compiled = torch.compile(fn, mode="reduce-overhead", dynamic=False)
-
-    def step(*args: Any) -> torch.Tensor:
-        torch.compiler.cudagraph_mark_step_begin()
-        return compiled(*args).clone()
-
-    return step

@@ -29,7 +29,7 @@ class LoadedModel:
     tokenizer: Any
     device: str
     dtype: Any
-    mode: str  # generator mode: eager | static | compiled
+    mode: str  # generator mode: eager | compiled
 
 
 def resolve_device(setting: str) -> str:
@@ -56,15 +56,12 @@ def resolve_dtype(setting: str, device: str) -> Any:
 
 
 def resolve_mode(setting: str, device: str) -> str:
-    """auto/on: static caches + torch.compile with CUDA graphs on CUDA; eager elsewhere
-    (CUDA graphs do not exist on CPU, and compiling there costs more than it gains)."""
+    """auto: the frame step compiled as one graph (CUDA graphs) on CUDA, eager elsewhere
+    (compiling on CPU costs more than it gains); on: compiled everywhere; off: eager."""
     if setting == "off":
         return "eager"
-    if device.startswith("cuda"):
+    if device.startswith("cuda") or setting == "on":
         return "compiled"
-    if setting == "on":
-        _LOGGER.info("--csm-compile on: CUDA graphs need a GPU; using static caches on %s", device)
-        return "static"
     return "eager"
 
 
@@ -90,7 +87,9 @@ def load_model(model_id: str, device_setting: str = "auto", dtype_setting: str =
         raise CsmLoadError(
             f"CSM needs torch and transformers ({exc}): pip install 'wyoming-verba[csm]'",
             backend="csm") from None
+    from .compat import check_transformers
 
+    check_transformers()  # before 1B weights: an unsupported release fails in one line
     device = resolve_device(device_setting)
     dtype = resolve_dtype(dtype_setting, device)
     source = str(Path(model_id).expanduser()) if Path(model_id).expanduser().is_dir() else model_id
@@ -104,13 +103,14 @@ def load_model(model_id: str, device_setting: str = "auto", dtype_setting: str =
         errors = (OSError, ValueError)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = CsmForConditionalGeneration.from_pretrained(source, dtype=dtype)
+        # Read in fp32: casting down afterwards is exact, while loading in bf16 and then
+        # calling .float() on Mimi would keep bf16's rounding of the codec's weights.
+        model = CsmForConditionalGeneration.from_pretrained(source, dtype=torch.float32)
     except errors as exc:
         raise _load_error(source, exc) from None
     try:
+        cast_language_model(model, dtype)  # Mimi stays fp32: small, and decodes cleaner
         model = model.to(device).eval()
-        # Mimi is small and decodes noticeably cleaner in fp32.
-        model.codec_model.float()
     except torch.OutOfMemoryError as exc:
         del model
         _free_cuda()
@@ -119,6 +119,13 @@ def load_model(model_id: str, device_setting: str = "auto", dtype_setting: str =
     _LOGGER.info("CSM: %.2f B parameters loaded in %.1f s", params / 1e9,
                  time.monotonic() - started)
     return LoadedModel(model, tokenizer, device, dtype, resolve_mode(compile_setting, device))
+
+
+def cast_language_model(model: Any, dtype: Any) -> None:
+    """Backbone, depth decoder, text embeddings and head to `dtype`; the codec untouched."""
+    for name, child in model.named_children():
+        if name != "codec_model":
+            child.to(dtype)
 
 
 def _free_cuda() -> None:

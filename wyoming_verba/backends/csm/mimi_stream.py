@@ -29,10 +29,18 @@ class MimiStreamDecoder:
         from transformers.cache_utils import DynamicCache
         from transformers.models.mimi.modeling_mimi import MimiConv1d, MimiConvTranspose1d
 
+        from .compat import cache_keyword
+
         self._conv_types = (MimiConv1d, MimiConvTranspose1d)
         self.codec = codec
-        self.decoder = codec.decoder
-        self._kv = DynamicCache(config=self.decoder.decoder_transformer.config)
+        decoder = codec.decoder  # this layout (upsample, transformer, SEANet) is 5.21+
+        self.upsample = decoder.upsample
+        self.transformer = decoder.decoder_transformer
+        self.seanet_layers = decoder.decoder_seanet.layers
+        self._params = decoder
+        self._kv = DynamicCache(config=self.transformer.config)
+        # `cache=` on 5.24+, `past_key_values=` before: an unknown name is silently dropped.
+        self._cache_kw = cache_keyword(type(self.transformer).forward)
         self._state: dict[int, torch.Tensor] = {}  # id(module) -> carried tensor
         self._skip: dict[int, int] = {}  # left trim still owed by a transposed conv
         self.frames = 0
@@ -48,18 +56,18 @@ class MimiStreamDecoder:
         self.frames += codes.shape[-1]
         latents = self.codec.quantizer.decode(codes)
         hidden = latents.to(self._dtype())
-        if self.decoder.upsample is not None:
-            hidden = self._conv_transpose(self.decoder.upsample, hidden)
-        out = self.decoder.decoder_transformer(
-            hidden.transpose(1, 2), cache=self._kv, use_cache=True
+        if self.upsample is not None:
+            hidden = self._conv_transpose(self.upsample, hidden)
+        out = self.transformer(
+            hidden.transpose(1, 2), use_cache=True, **{self._cache_kw: self._kv}
         )
         hidden = out.last_hidden_state.transpose(1, 2)
-        for layer in self.decoder.decoder_seanet.layers:
+        for layer in self.seanet_layers:
             hidden = self._apply(layer, hidden)
         return hidden[0, 0]
 
     def _dtype(self) -> torch.dtype:
-        return next(self.decoder.parameters()).dtype
+        return next(self._params.parameters()).dtype
 
     def _apply(self, layer: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
         conv1d, conv_t = self._conv_types
