@@ -1,5 +1,5 @@
 """The smallest Wyoming TTS server on the same espeak-ng library: the yardstick for what
-wyoming-verba's own machinery costs (tools/benchmarks/espeak_vs_minimal.py).
+wyoming-verba's own machinery costs (`python -m tools.benchmarks.head_to_head --pair espeak`).
 
 No splitting, cleaning, resampling, failover or limits: each `synthesize` is spoken by
 espeak-ng on its one thread and every 22,050 Hz block goes out as an `audio-chunk` as it is
