@@ -315,6 +315,61 @@ def test_ssml(text: str, expected: list[str]) -> None:
         assert stream(pieces, ssml=True) == expected, name
 
 
+SSML_MORE = [
+    # Words inside inline tags join their neighbours; speak/voice separate them.
+    ('<speak>Hello<voice name="x">world</voice></speak>', ["Hello world"]),
+    ('<speak>Kinder<lang xml:lang="de">garten</lang>, to<prosody rate="slow">mato</prosody>, '
+     'wo<emphasis>rd</emphasis>, <say-as interpret-as="characters">A</say-as>B'
+     '<phoneme ph="si">C</phoneme>D<mark name="m"/>E.</speak>',
+     ["Kindergarten, tomato, word, ABCDE."]),
+    ("<speak><paragraph>One</paragraph><sentence>Two</sentence></speak>", ["One", "Two"]),
+    # Only a strong break or one of at least half a second ends the sentence.
+    ('<speak>Wait<break strength="x-strong"/>now<break/>then<break strength="weak"/>more'
+     '<break strength="medium"/>end</speak>', ["Wait", "now, then, more, end"]),
+    ('<speak>a<break time="499ms"/>b<break time="500ms"/>c<break time="0.4999s"/>d'
+     '<break time="0.5s"/>e<break time="1.2.3s"/>f<break time="soon"/>g</speak>',
+     ["a, b", "c, d", "e, f, g"]),
+    # Comments: each one skipped exactly, the text between and right after them kept.
+    ("<speak>A <!-- one --> B <!-- two --> C.</speak>", ["A B C."]),
+    ("<speak>A <!-- one -->Done.</speak>", ["A Done."]),
+    # <sub>: the alias instead of the text, every time; without an alias, the text.
+    ('<speak><sub alias="World Wide Web">WWW</sub> and <sub alias="Doctor">Dr.</sub> Who.'
+     "</speak>", ["World Wide Web and Doctor Who."]),
+    ("<speak><sub>WWW</sub> rocks.</speak>", ["WWW rocks."]),
+    ("<speak>Line one\r\nLine two.</speak>", ["Line one Line two."]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SSML_MORE)
+def test_ssml_tags_breaks_comments_and_aliases(text: str, expected: list[str]) -> None:
+    for name, pieces in chunkings(text).items():
+        assert stream(pieces, ssml=True) == expected, name
+
+
+@pytest.mark.parametrize("unfinished", ["<break", "<!-- a note"])
+def test_an_unfinished_tag_at_the_end_does_not_swallow_the_next_text(unfinished: str) -> None:
+    splitter = SentenceSplitter(NO_CUT, ssml=True)
+    assert splitter.feed("Hi " + unfinished) == []
+    assert splitter.flush() == ["Hi"]
+    assert splitter.feed("there. ") + splitter.flush() == ["there."]
+
+
+# --- clean_sentence ------------------------------------------------------------------
+
+CLEAN = [
+    ("See https://www.tesla.com/modelX.", "See tesla.com."),  # only punctuation is stripped
+    ("See [the docs][1] for more.", "See the docs for more."),  # reference-style link
+    ("I drive a Tesla Model X", "I drive a Tesla Model X"),  # trailing capital stays
+    ("Go to Settings ->.", "Go to Settings."),  # no comma before the final period
+    ("first line\nsecond line", "first line second line"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CLEAN)
+def test_clean_sentence(text: str, expected: str) -> None:
+    assert clean_sentence(text) == expected
+
+
 # --- clean_text ----------------------------------------------------------------------
 
 
