@@ -322,7 +322,8 @@ SSML_MORE = [
      'wo<emphasis>rd</emphasis>, <say-as interpret-as="characters">A</say-as>B'
      '<phoneme ph="si">C</phoneme>D<mark name="m"/>E.</speak>',
      ["Kindergarten, tomato, word, ABCDE."]),
-    ("<speak><paragraph>One</paragraph><sentence>Two</sentence></speak>", ["One", "Two"]),
+    ("<speak><paragraph>One</paragraph>Two</speak>", ["One", "Two"]),
+    ("<speak>One<sentence>Two</sentence></speak>", ["One", "Two"]),
     # Only a strong break or one of at least half a second ends the sentence.
     ('<speak>Wait<break strength="x-strong"/>now<break/>then<break strength="weak"/>more'
      '<break strength="medium"/>end</speak>', ["Wait", "now, then, more, end"]),
@@ -471,6 +472,8 @@ MORE_SPLITS = [
     ("按`键。Next sentence. Last one.", ["按 键。", "Next sentence.", "Last one."]),
     ("Done. Press ` to open the console.", ["Done.", "Press to open the console."]),
     ("d. h. es regnet. Gut.", ["d. h. es regnet.", "Gut."]),
+    ("d. h. es regnet", ["d. h. es regnet"]),
+    ("Hello there。Dr. Smith is here.", ["Hello there。", "Dr. Smith is here."]),
     ("Step 3. Open\nStep 4. Close", ["Step 3.", "Open", "Step 4.", "Close"]),
     ("Steps:\n2.", ["Steps:"]),  # an empty list item at the end says nothing
     (" " * 100 + "Deep text.", ["Deep text."]),  # deep indentation loses no words
@@ -519,6 +522,7 @@ def test_a_long_line_of_many_sentences_fed_in_pieces() -> None:
     expected = [f"This is sentence number {i}." for i in range(400)]
     text = " ".join(expected)
     assert stream([text[i : i + 7] for i in range(0, len(text), 7)]) == expected
+    assert stream([s + " " for s in expected]) == expected
 
 
 # --- where long sentences are cut ---------------------------------------------------
@@ -577,20 +581,21 @@ def test_a_clause_exactly_at_the_limit_is_used_one_past_it_is_not() -> None:
     assert _cut_both_ways(head + " next words here.", max_sentence_chars=60)[0] == head
     head = "a" * 30 + " " + "b" * 29 + ","  # 61: only the space before it fits
     assert _cut_both_ways(head + " next words here.", max_sentence_chars=60)[0] == "a" * 30 + ","
+    # The same for the first sentence's cut: the last clause within 40 characters.
+    text = "a" * 23 + ", " + "b" * 15 + ", then the rest of it goes on and on."
+    assert _cut_both_ways(text, first_sentence_chars=40)[0] == "a" * 23 + ","
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "Look at [the first, the second](https://x.com) and then all the others too please.",
-        "Look at (the first, the second) and then all of the others too if you want it.",
-        "Look at `the first, the second` and then all of the others too if you want it.",
+        "Please look at [the first one, the second one](https://x.com) and then all the others.",
+        "Please look at (the first one, the second one) and then at all the others.",
+        "Please run `ha core check, then restart` and then wait for the others.",
     ],
 )
 def test_never_cut_inside_a_link_brackets_or_code(text: str) -> None:
-    parts = _cut_both_ways(text, first_sentence_chars=30)
-    assert len(parts) == 1 or parts[0].endswith("second,") is False
-    assert all("first," not in p or "second" in p for p in parts)
+    assert _cut_both_ways(text, first_sentence_chars=40) == [clean_sentence(text)]
 
 
 @pytest.mark.parametrize(
@@ -641,6 +646,8 @@ def test_a_line_of_exactly_the_limit_is_not_cut(limit: int) -> None:
 def test_the_documented_default_limits() -> None:
     first = "a" * 30 + ", " + "b" * 69  # 101 characters: one past the default of 100
     assert SentenceSplitter().feed(first + "\n") == ["a" * 30 + ",", "b" * 69]
+    assert split_sentences(first) == ["a" * 30 + ",", "b" * 69]
+    assert split_sentences(first[:-1]) == [first[:-1]]
     run_on = "x" * 501  # one past the default of 500
     assert split_sentences(run_on) == ["x" * 500 + ",", "x"]
     assert SentenceSplitter(NO_CUT).feed(run_on + "\n") == ["x" * 500 + ",", "x"]
@@ -656,4 +663,6 @@ def test_clean_text_never_cuts_or_drops_punctuation() -> None:
     text = ("Good morning, today will be mostly sunny with a light breeze from the west — "
             "temperatures climbing to twenty four degrees in the afternoon.")
     assert clean_text(text) == text
+    assert clean_text("It will be sunny all day — with a light breeze.") == (
+        "It will be sunny all day — with a light breeze.")
     assert clean_text("I drive a Model X\nIt is red") == "I drive a Model X. It is red."

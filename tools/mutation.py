@@ -140,7 +140,8 @@ def prepare(group: Group, base: dict, fresh: bool) -> Path:
 def _mutmut(work: Path, args: list[str]) -> None:
     mutmut = Path(sys.executable).with_name("mutmut")
     command = [str(mutmut) if mutmut.exists() else "mutmut", *args]
-    print(f"  $ (cd {work.relative_to(ROOT)} && mutmut {' '.join(args)})", flush=True)
+    shown = " ".join(args) if len(args) <= 4 else " ".join(args[:3]) + f" <{len(args) - 3} mutants>"
+    print(f"  $ (cd {work.relative_to(ROOT)} && mutmut {shown})", flush=True)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     result = subprocess.run(command, cwd=work, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
