@@ -15,6 +15,7 @@ from wyoming_verba.backends.base import (
     BackendUnavailable,
     SynthesisCancelled,
     Utterance,
+    Voice,
     VoiceNotFound,
 )
 from wyoming_verba.backends.chain import AllBackendsFailed, BackendChain, SentenceOutcome
@@ -406,3 +407,55 @@ async def test_the_lost_hedge_is_closed_at_once_and_not_counted():
     assert set(got) == {"slow"} and outcome.hedged == ["hedge"] and third.attempts == []
     assert hedge.cancelled == 1 and hedge.streams_ended == 1  # closed, not left to time out
     assert chain.breakers["hedge"].failures == 0 and chain.usable(hedge)
+
+
+# --- what the operator reads at start-up ----------------------------------------------
+
+
+async def test_start_up_says_who_speaks_who_is_down_and_who_joins_later(caplog):
+    class Broken(ToneBackend):
+        async def start(self) -> None:
+            raise BackendUnavailable("no model here")
+
+    class Crashes(ToneBackend):
+        async def start(self) -> None:
+            raise RuntimeError("")
+
+    caplog.set_level("INFO", logger="wyoming_verba.backends.chain")
+    slow, fast = SlowStart(name="slow"), ToneBackend(name="fast")
+    broken, crashes = Broken(name="broken"), Crashes(name="crashes")
+    chain = BackendChain([slow, broken, crashes, fast])
+    await chain.start(grace=0.05)
+    messages = [(r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    assert ("INFO", "speaking with: fast (still starting: slow)", False) in messages
+    assert ("WARNING", "backend broken is not available: no model here", False) in messages
+    assert ("ERROR", "crashes failed to start", True) in messages  # a crash: its traceback
+    assert not any(m.startswith("broken failed to start") for _, m, _ in messages)
+    assert chain.down == {"broken": "no model here", "crashes": "RuntimeError"}
+    await asyncio.sleep(0.6)
+    assert caplog.records[-1].getMessage() == "slow is ready: speaking with slow → fast"
+    await chain.stop()
+
+
+async def test_start_without_any_backend_says_so(caplog):
+    class Broken(ToneBackend):
+        async def start(self) -> None:
+            raise BackendUnavailable("gone")
+
+    chain = BackendChain([Broken(name="a")])
+    await chain.start(grace=0.0)
+    assert chain.live == [] and chain.first_usable() is None
+    assert "no backend could start: every request will get an error" in caplog.text
+
+
+async def test_a_speaker_is_checked_against_the_voice_and_kept():
+    first = ToneBackend(name="first", voices_=[Voice("duo", ("en-US",), "", ("alice", "bob"))])
+    chain = await chain_of(first)
+    assert chain.resolve("duo", "bob").speaker == "bob"
+    assert chain.resolve("duo").speaker is None
+    with pytest.raises(VoiceNotFound) as refused:
+        chain.resolve("duo", "eve")
+    assert str(refused.value) == "voice 'duo' has no speaker 'eve'; speakers: alice, bob"
+    choice = chain.resolve(None, "bob", language="en-US")
+    assert (choice.language, choice.speaker) == ("en-US", "bob")
+    assert chain.resolve(None, "bob").speaker == "bob"
