@@ -394,7 +394,8 @@ async def test_voices_list_each_name_once_and_first_usable_follows_the_order():
     assert BackendChain([]).first_usable() is None
 
 
-async def test_the_lost_hedge_is_closed_at_once_and_not_counted():
+async def test_the_lost_hedge_is_closed_at_once_and_not_counted(caplog):
+    caplog.set_level("INFO", logger="wyoming_verba.backends.chain")
     slow = ToneBackend(name="slow", frequency=300.0, faults=Faults(first_delay=0.3))
     hedge = ToneBackend(name="hedge", frequency=500.0, faults=Faults(first_delay=5.0))
     third = ToneBackend(name="third")
@@ -407,6 +408,8 @@ async def test_the_lost_hedge_is_closed_at_once_and_not_counted():
     assert set(got) == {"slow"} and outcome.hedged == ["hedge"] and third.attempts == []
     assert hedge.cancelled == 1 and hedge.streams_ended == 1  # closed, not left to time out
     assert chain.breakers["hedge"].failures == 0 and chain.usable(hedge)
+    assert ("slow has no audio by the deadline: hedge starts the same sentence alongside"
+            in [r.getMessage() for r in caplog.records])
 
 
 # --- what the operator reads at start-up ----------------------------------------------

@@ -104,3 +104,16 @@ async def test_a_backend_without_word_marks_hands_on_the_written_sentence() -> N
     await speak(await chain_of(words, written), SENTENCE)
     assert words.attempts == [SPOKEN]
     assert written.attempts == [SENTENCE]  # the whole sentence again, as written
+
+
+async def test_a_normalisation_bug_speaks_the_sentence_as_written(monkeypatch, caplog) -> None:
+    def broken(text: str, language: str) -> str:
+        raise ValueError("bug")
+
+    monkeypatch.setattr("wyoming_verba.backends.chain.normalize", broken)
+    backend = tone("words", True)
+    await speak(await chain_of(backend), SENTENCE)
+    assert backend.spoken == [SENTENCE]
+    failed = [r for r in caplog.records if r.getMessage() ==
+              f"could not normalise {SENTENCE!r}; speaking it as written"]
+    assert len(failed) == 1 and failed[0].exc_info is not None
