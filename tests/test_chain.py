@@ -462,3 +462,36 @@ async def test_a_speaker_is_checked_against_the_voice_and_kept():
     choice = chain.resolve(None, "bob", language="en-US")
     assert (choice.language, choice.speaker) == ("en-US", "bob")
     assert chain.resolve(None, "bob").speaker == "bob"
+
+
+async def test_what_the_client_and_the_operator_are_told_when_backends_fail(caplog):
+    caplog.set_level("DEBUG", logger="wyoming_verba.backends.chain")
+    first, second = two_tones(fail_before_audio=1)
+    second.faults.fail_before_audio = 1
+    chain = await chain_of(first, second)
+    with pytest.raises(AllBackendsFailed) as info:
+        await collect(chain, "nobody can say this")
+    assert str(info.value) == ("every backend failed: first: first: injected failure; "
+                               "second: second: injected failure")
+    assert "first failed after 0.00 s of audio: first: injected failure" in [
+        r.getMessage() for r in caplog.records]
+    empty = await chain_of()
+    with pytest.raises(AllBackendsFailed) as info:
+        await collect(empty, "hello")
+    assert str(info.value) == "no backend is available to speak"
+
+
+async def test_start_up_names_the_backends_in_order(caplog):
+    caplog.set_level("INFO", logger="wyoming_verba.backends.chain")
+    chain = await chain_of(*two_tones())
+    assert "speaking with: first → second" in [r.getMessage() for r in caplog.records]
+    caplog.clear()
+    chain = BackendChain([SlowStart(name="s1"), SlowStart(name="s2"), ToneBackend(name="fast")])
+    await chain.start(grace=0.05)
+    assert "speaking with: fast (still starting: s1, s2)" in [
+        r.getMessage() for r in caplog.records]
+    await chain.stop()
+    caplog.clear()
+    await BackendChain([]).start()
+    assert [r.getMessage() for r in caplog.records] == [
+        "no backend could start: every request will get an error"]

@@ -117,3 +117,14 @@ async def test_a_normalisation_bug_speaks_the_sentence_as_written(monkeypatch, c
     failed = [r for r in caplog.records if r.getMessage() ==
               f"could not normalise {SENTENCE!r}; speaking it as written"]
     assert len(failed) == 1 and failed[0].exc_info is not None
+
+
+async def test_a_backend_without_word_marks_is_reported_when_its_sentence_is_repeated(
+        caplog) -> None:
+    caplog.set_level("INFO", logger="wyoming_verba.backends.chain")
+    words = Markless(name="words", faults=Faults(fail_after_words=1))
+    other = tone("other", False)
+    await speak(await chain_of(words, other), "one two three")
+    assert other.spoken == ["one two three"]
+    assert ("words reported no words: the next backend repeats the whole sentence after "
+            "0.1 s of it") in [r.getMessage() for r in caplog.records]
