@@ -11,12 +11,15 @@ from tests.client import describe, speak, speak_streaming
 from tests.fakes.tone_backend import Faults, ToneBackend, dominant_frequency
 from wyoming_verba.backends.base import (
     BackendBusy,
+    BackendError,
     BackendUnavailable,
+    SynthesisCancelled,
     Utterance,
     Voice,
     VoiceNotFound,
 )
 from wyoming_verba.backends.chain import AllBackendsFailed, BackendChain, SentenceOutcome
+from wyoming_verba.pcm import Pcm
 
 
 def two_tones(**faults) -> tuple[ToneBackend, ToneBackend]:
@@ -310,3 +313,207 @@ async def test_a_pinned_voice_is_spoken_by_its_owner_first():
     assert chain.first_usable(pinned) == "second" and chain.first_usable(choice) == "first"
     second.faults.fail_before_audio = 1
     assert await spoken_by(pinned) == {"first"}  # the owner failed: failover as ever
+
+
+# --- the breaker's word to the operator, and what a success resets -----------------
+
+
+async def test_a_tripped_breaker_is_reported_once_and_its_recovery_too(caplog):
+    now = [0.0]
+    first, second = two_tones(fail_before_audio=4)
+    chain = await chain_of(first, second, cooldown=30.0, clock=lambda: now[0])
+    caplog.set_level("INFO", logger="wyoming_verba.backends.chain")
+    for text in ("one", "two"):
+        await collect(chain, text)
+    now[0] = 31.0
+    await collect(chain, "three")  # the probe fails: still open, not reported again
+    now[0] = 62.0
+    await collect(chain, "four")  # and once more
+    trips = [r for r in caplog.records if "skipping it for" in r.getMessage()]
+    assert [r.getMessage() for r in trips] == [
+        "first failed 2 time(s) (first: injected failure); skipping it for 30 s"]
+    assert trips[0].levelname == "WARNING"
+    now[0] = 93.0
+    await collect(chain, "five")
+    assert first.spoken == ["five"] and chain.usable(first)
+    assert any(r.getMessage() == "first is speaking again" for r in caplog.records)
+
+
+async def test_a_success_forgets_earlier_failures():
+    first, second = two_tones(fail_before_audio=1)
+    chain = await chain_of(first, second)
+    await collect(chain, "one")  # fails once
+    await collect(chain, "two")  # speaks: the count starts again
+    first.faults.fail_before_audio = 1
+    await collect(chain, "three")  # one failure after a success does not trip it
+    assert chain.usable(first)
+    await collect(chain, "four")
+    assert first.spoken == ["two", "four"]
+
+
+async def test_a_crash_is_logged_with_its_traceback_and_named_in_the_outcome(caplog):
+    class Crashing(ToneBackend):
+        async def synthesize(self, text, voice, speaker, utterance):
+            raise RuntimeError("boom")
+            yield  # pragma: no cover - makes this an async generator
+
+    crashing, second = Crashing(name="crashing"), ToneBackend(name="second")
+    chain = await chain_of(crashing, second)
+    outcome = SentenceOutcome()
+    await collect(chain, "hello", outcome)
+    assert outcome.failures == [("crashing", "RuntimeError: boom")]
+    crash = [r for r in caplog.records if r.getMessage() == "crashing crashed on a sentence"]
+    assert len(crash) == 1 and crash[0].levelname == "ERROR" and crash[0].exc_info is not None
+    # An ordinary backend error is no crash: no traceback for it.
+    first, other = two_tones(fail_before_audio=1)
+    caplog.clear()
+    await collect(await chain_of(first, other), "hello")
+    assert not [r for r in caplog.records if "crashed" in r.getMessage()]
+
+
+async def test_a_failure_after_the_client_left_is_not_held_against_the_backend():
+    class DiesAfterAudio(ToneBackend):
+        async def synthesize(self, text, voice, speaker, utterance):
+            yield Pcm(b"\x00\x01" * 160, self.rate)
+            raise BackendError("lost its connection", backend=self.name)
+
+    first, second = DiesAfterAudio(name="first"), ToneBackend(name="second")
+    chain = await chain_of(first, second)
+    utterance = Utterance("t")
+    with pytest.raises(SynthesisCancelled):
+        async for _name, _pcm in chain.speak("one two three", chain.resolve(None), utterance):
+            utterance.cancel.cancel()
+    assert chain.breakers["first"].failures == 0 and second.attempts == []
+
+
+async def test_stop_stops_every_backend_even_if_one_fails_to():
+    class BadStop(ToneBackend):
+        async def stop(self) -> None:
+            raise RuntimeError("cannot stop")
+
+    class Stops(ToneBackend):
+        stopped = False
+
+        async def stop(self) -> None:
+            self.stopped = True
+
+    bad, good = BadStop(name="bad"), Stops(name="good")
+    slow = SlowStart(name="slow")
+    chain = BackendChain([bad, good, slow])
+    await chain.start(grace=0.0)
+    await chain.stop()  # no exception, and the slow starter is given up
+    assert good.stopped and slow not in chain.live
+
+
+async def test_voices_list_each_name_once_and_first_usable_follows_the_order():
+    first, second = two_tones()
+    first.typical_loudness, second.typical_loudness = -20.0, -30.0
+    chain = await chain_of(first, second)
+    assert [(b.name, v.name) for b, v in chain.voices()] == [
+        ("first", "tone-en"), ("first", "tone-de")]
+    assert chain.first_usable() == "first"
+    assert chain.typical_loudness("second") == -30.0 and chain.typical_loudness("x") is None
+    assert BackendChain([]).first_usable() is None
+
+
+async def test_the_lost_hedge_is_closed_at_once_and_not_counted(caplog):
+    caplog.set_level("INFO", logger="wyoming_verba.backends.chain")
+    slow = ToneBackend(name="slow", frequency=300.0, faults=Faults(first_delay=0.3))
+    hedge = ToneBackend(name="hedge", frequency=500.0, faults=Faults(first_delay=5.0))
+    third = ToneBackend(name="third")
+    chain = await chain_of(slow, hedge, third, sentence_timeout=30.0)
+    outcome = SentenceOutcome()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    got = [name async for name, _ in chain.speak("one two", chain.resolve(None), Utterance("t"),
+                                                 outcome, started + 0.1)]
+    assert set(got) == {"slow"} and outcome.hedged == ["hedge"] and third.attempts == []
+    assert hedge.cancelled == 1 and hedge.streams_ended == 1  # closed, not left to time out
+    assert chain.breakers["hedge"].failures == 0 and chain.usable(hedge)
+    assert ("slow has no audio by the deadline: hedge starts the same sentence alongside"
+            in [r.getMessage() for r in caplog.records])
+
+
+# --- what the operator reads at start-up ----------------------------------------------
+
+
+async def test_start_up_says_who_speaks_who_is_down_and_who_joins_later(caplog):
+    class Broken(ToneBackend):
+        async def start(self) -> None:
+            raise BackendUnavailable("no model here")
+
+    class Crashes(ToneBackend):
+        async def start(self) -> None:
+            raise RuntimeError("")
+
+    caplog.set_level("INFO", logger="wyoming_verba.backends.chain")
+    slow, fast = SlowStart(name="slow"), ToneBackend(name="fast")
+    broken, crashes = Broken(name="broken"), Crashes(name="crashes")
+    chain = BackendChain([slow, broken, crashes, fast])
+    await chain.start(grace=0.05)
+    messages = [(r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    assert ("INFO", "speaking with: fast (still starting: slow)", False) in messages
+    assert ("WARNING", "backend broken is not available: no model here", False) in messages
+    assert ("ERROR", "crashes failed to start", True) in messages  # a crash: its traceback
+    assert not any(m.startswith("broken failed to start") for _, m, _ in messages)
+    assert chain.down == {"broken": "no model here", "crashes": "RuntimeError"}
+    await asyncio.sleep(0.6)
+    assert caplog.records[-1].getMessage() == "slow is ready: speaking with slow → fast"
+    await chain.stop()
+
+
+async def test_start_without_any_backend_says_so(caplog):
+    class Broken(ToneBackend):
+        async def start(self) -> None:
+            raise BackendUnavailable("gone")
+
+    chain = BackendChain([Broken(name="a")])
+    await chain.start(grace=0.0)
+    assert chain.live == [] and chain.first_usable() is None
+    assert "no backend could start: every request will get an error" in caplog.text
+
+
+async def test_a_speaker_is_checked_against_the_voice_and_kept():
+    first = ToneBackend(name="first", voices_=[Voice("duo", ("en-US",), "", ("alice", "bob"))])
+    chain = await chain_of(first)
+    assert chain.resolve("duo", "bob").speaker == "bob"
+    assert chain.resolve("duo").speaker is None
+    with pytest.raises(VoiceNotFound) as refused:
+        chain.resolve("duo", "eve")
+    assert str(refused.value) == "voice 'duo' has no speaker 'eve'; speakers: alice, bob"
+    choice = chain.resolve(None, "bob", language="en-US")
+    assert (choice.language, choice.speaker) == ("en-US", "bob")
+    assert chain.resolve(None, "bob").speaker == "bob"
+
+
+async def test_what_the_client_and_the_operator_are_told_when_backends_fail(caplog):
+    caplog.set_level("DEBUG", logger="wyoming_verba.backends.chain")
+    first, second = two_tones(fail_before_audio=1)
+    second.faults.fail_before_audio = 1
+    chain = await chain_of(first, second)
+    with pytest.raises(AllBackendsFailed) as info:
+        await collect(chain, "nobody can say this")
+    assert str(info.value) == ("every backend failed: first: first: injected failure; "
+                               "second: second: injected failure")
+    assert "first failed after 0.00 s of audio: first: injected failure" in [
+        r.getMessage() for r in caplog.records]
+    empty = await chain_of()
+    with pytest.raises(AllBackendsFailed) as info:
+        await collect(empty, "hello")
+    assert str(info.value) == "no backend is available to speak"
+
+
+async def test_start_up_names_the_backends_in_order(caplog):
+    caplog.set_level("INFO", logger="wyoming_verba.backends.chain")
+    chain = await chain_of(*two_tones())
+    assert "speaking with: first → second" in [r.getMessage() for r in caplog.records]
+    caplog.clear()
+    chain = BackendChain([SlowStart(name="s1"), SlowStart(name="s2"), ToneBackend(name="fast")])
+    await chain.start(grace=0.05)
+    assert "speaking with: fast (still starting: s1, s2)" in [
+        r.getMessage() for r in caplog.records]
+    await chain.stop()
+    caplog.clear()
+    await BackendChain([]).start()
+    assert [r.getMessage() for r in caplog.records] == [
+        "no backend could start: every request will get an error"]

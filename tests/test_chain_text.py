@@ -104,3 +104,27 @@ async def test_a_backend_without_word_marks_hands_on_the_written_sentence() -> N
     await speak(await chain_of(words, written), SENTENCE)
     assert words.attempts == [SPOKEN]
     assert written.attempts == [SENTENCE]  # the whole sentence again, as written
+
+
+async def test_a_normalisation_bug_speaks_the_sentence_as_written(monkeypatch, caplog) -> None:
+    def broken(text: str, language: str) -> str:
+        raise ValueError("bug")
+
+    monkeypatch.setattr("wyoming_verba.backends.chain.normalize", broken)
+    backend = tone("words", True)
+    await speak(await chain_of(backend), SENTENCE)
+    assert backend.spoken == [SENTENCE]
+    failed = [r for r in caplog.records if r.getMessage() ==
+              f"could not normalise {SENTENCE!r}; speaking it as written"]
+    assert len(failed) == 1 and failed[0].exc_info is not None
+
+
+async def test_a_backend_without_word_marks_is_reported_when_its_sentence_is_repeated(
+        caplog) -> None:
+    caplog.set_level("INFO", logger="wyoming_verba.backends.chain")
+    words = Markless(name="words", faults=Faults(fail_after_words=1))
+    other = tone("other", False)
+    await speak(await chain_of(words, other), "one two three")
+    assert other.spoken == ["one two three"]
+    assert ("words reported no words: the next backend repeats the whole sentence after "
+            "0.1 s of it") in [r.getMessage() for r in caplog.records]

@@ -315,6 +315,62 @@ def test_ssml(text: str, expected: list[str]) -> None:
         assert stream(pieces, ssml=True) == expected, name
 
 
+SSML_MORE = [
+    # Words inside inline tags join their neighbours; speak/voice separate them.
+    ('<speak>Hello<voice name="x">world</voice></speak>', ["Hello world"]),
+    ('<speak>Kinder<lang xml:lang="de">garten</lang>, to<prosody rate="slow">mato</prosody>, '
+     'wo<emphasis>rd</emphasis>, <say-as interpret-as="characters">A</say-as>B'
+     '<phoneme ph="si">C</phoneme>D<mark name="m"/>E.</speak>',
+     ["Kindergarten, tomato, word, ABCDE."]),
+    ("<speak><paragraph>One</paragraph>Two</speak>", ["One", "Two"]),
+    ("<speak>One<sentence>Two</sentence></speak>", ["One", "Two"]),
+    # Only a strong break or one of at least half a second ends the sentence.
+    ('<speak>Wait<break strength="x-strong"/>now<break/>then<break strength="weak"/>more'
+     '<break strength="medium"/>end</speak>', ["Wait", "now, then, more, end"]),
+    ('<speak>a<break time="499ms"/>b<break time="500ms"/>c<break time="0.4999s"/>d'
+     '<break time="0.5s"/>e<break time="1.2.3s"/>f<break time="soon"/>g</speak>',
+     ["a, b", "c, d", "e, f, g"]),
+    # Comments: each one skipped exactly, the text between and right after them kept.
+    ("<speak>A <!-- one --> B <!-- two --> C.</speak>", ["A B C."]),
+    ("<speak>A <!-- one -->Done.</speak>", ["A Done."]),
+    # <sub>: the alias instead of the text, every time; without an alias, the text.
+    ('<speak><sub alias="World Wide Web">WWW</sub> and <sub alias="Doctor">Dr.</sub> Who.'
+     "</speak>", ["World Wide Web and Doctor Who."]),
+    ("<speak><sub>WWW</sub> rocks.</speak>", ["WWW rocks."]),
+    ("<speak>Line one\r\nLine two.</speak>", ["Line one Line two."]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SSML_MORE)
+def test_ssml_tags_breaks_comments_and_aliases(text: str, expected: list[str]) -> None:
+    for name, pieces in chunkings(text).items():
+        assert stream(pieces, ssml=True) == expected, name
+
+
+@pytest.mark.parametrize("unfinished", ["<break", "<!-- a note"])
+def test_an_unfinished_tag_at_the_end_does_not_swallow_the_next_text(unfinished: str) -> None:
+    splitter = SentenceSplitter(NO_CUT, ssml=True)
+    assert splitter.feed("Hi " + unfinished) == []
+    assert splitter.flush() == ["Hi"]
+    assert splitter.feed("there. ") + splitter.flush() == ["there."]
+
+
+# --- clean_sentence ------------------------------------------------------------------
+
+CLEAN = [
+    ("See https://www.tesla.com/modelX.", "See tesla.com."),  # only punctuation is stripped
+    ("See [the docs][1] for more.", "See the docs for more."),  # reference-style link
+    ("I drive a Tesla Model X", "I drive a Tesla Model X"),  # trailing capital stays
+    ("Go to Settings ->.", "Go to Settings."),  # no comma before the final period
+    ("first line\nsecond line", "first line second line"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CLEAN)
+def test_clean_sentence(text: str, expected: str) -> None:
+    assert clean_sentence(text) == expected
+
+
 # --- clean_text ----------------------------------------------------------------------
 
 
@@ -399,3 +455,214 @@ def test_german_ordinals_and_code_spans_do_not_end_sentences(text, expected):
     splitter = SentenceSplitter()
     pieces = [s for ch in text for s in splitter.feed(ch)] + splitter.flush()
     assert pieces == expected
+
+
+# --- boundaries a user hears (each case once broke a mutant the tests above missed) -----
+
+MORE_SPLITS = [
+    ("He has a Ph.D. in physics. Yes.", ["He has a Ph.D. in physics.", "Yes."]),
+    ("Follow us on x.com. Then rest.", ["Follow us on x.com.", "Then rest."]),
+    ("Visit example.com. Then rest.", ["Visit example.com.", "Then rest."]),
+    ("We need plan B! Then we go.", ["We need plan B!", "Then we go."]),
+    ("Apples, pears, etc.. and more.", ["Apples, pears, etc.", "and more."]),
+    ("Wir wohnen im 12. Stock. Gut.", ["Wir wohnen im 12. Stock.", "Gut."]),
+    ("Wir zählen bis 100. Dann suchen wir.", ["Wir zählen bis 100.", "Dann suchen wir."]),
+    ("I need size XL. Then I pay.", ["I need size XL.", "Then I pay."]),
+    ("你好。Dr. Smith ist da.", ["你好。", "Dr. Smith ist da."]),
+    ("按`键。Next sentence. Last one.", ["按 键。", "Next sentence.", "Last one."]),
+    ("Done. Press ` to open the console.", ["Done.", "Press to open the console."]),
+    ("d. h. es regnet. Gut.", ["d. h. es regnet.", "Gut."]),
+    ("d. h. es regnet", ["d. h. es regnet"]),
+    ("Hello there。Dr. Smith is here.", ["Hello there。", "Dr. Smith is here."]),
+    ("Step 3. Open\nStep 4. Close", ["Step 3.", "Open", "Step 4.", "Close"]),
+    ("Steps:\n2.", ["Steps:"]),  # an empty list item at the end says nothing
+    (" " * 100 + "Deep text.", ["Deep text."]),  # deep indentation loses no words
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MORE_SPLITS)
+def test_more_boundaries_whole_and_word_by_word(text: str, expected: list[str]) -> None:
+    assert split_sentences(text, NO_CUT) == expected
+    assert stream(re.split(r"(?<=\s)", text)) == expected
+
+
+def test_a_spaced_abbreviation_at_the_start_of_a_line_character_by_character() -> None:
+    assert stream(list("d. h. es regnet. Gut.")) == ["d. h. es regnet.", "Gut."]
+
+
+@pytest.mark.parametrize("text", ["Sure, I won't.", "It is well-known.", "That is **great**."])
+def test_a_plain_last_word_is_spoken_at_once(text: str) -> None:
+    splitter = SentenceSplitter(NO_CUT)
+    assert splitter.feed(text) == [clean_sentence(text)]
+
+
+def test_a_capital_after_etc_is_enough_to_speak_at_once() -> None:
+    splitter = SentenceSplitter(NO_CUT)
+    assert splitter.feed("Apples, pears, etc. T") == ["Apples, pears, etc."]
+
+
+def test_code_spans_do_not_hold_the_sentences_after_them() -> None:
+    splitter = SentenceSplitter(NO_CUT)
+    assert splitter.feed("Use `light.turn_on` now. Done. ") == ["Use light.turn on now.", "Done."]
+
+
+def test_a_double_space_between_tokens_keeps_a_spaced_abbreviation() -> None:
+    assert stream(["Er kommt, d. ", " h. bald."]) == ["Er kommt, d. h. bald."]
+
+
+def test_a_splitter_starts_clean_after_flush() -> None:
+    splitter = SentenceSplitter(NO_CUT)
+    assert splitter.feed("Intro\n```\ncode") == ["Intro"]
+    assert splitter.flush() == []
+    assert splitter.feed("1. Item\n") == ["Item"]
+
+
+def test_a_long_line_of_many_sentences_fed_in_pieces() -> None:
+    """Far past the buffer's compaction point (4096 characters of one line)."""
+    expected = [f"This is sentence number {i}." for i in range(400)]
+    text = " ".join(expected)
+    assert stream([text[i : i + 7] for i in range(0, len(text), 7)]) == expected
+    assert stream([s + " " for s in expected]) == expected
+
+
+# --- where long sentences are cut ---------------------------------------------------
+
+WORDS = "the quick brown fox jumps over a lazy dog and "  # 47 characters: no alignment
+
+
+def _check_cut(sentences: list[str], text: str, limit: int) -> None:
+    """Every part fits, no word is lost or split, each cut is at the last space that fits."""
+    assert " ".join(s.rstrip(",") for s in sentences).split() == clean_sentence(text).split()
+    assert all(len(s) <= limit + 1 for s in sentences)
+    for head, rest in zip(sentences, sentences[1:], strict=False):
+        assert head.endswith(",")
+        assert len(head) + len(rest.split()[0]) >= limit  # the next word did not fit
+
+
+def _cut_both_ways(text: str, **kwargs: int) -> list[str]:
+    """The same parts whole and streamed word by word."""
+    whole = split_sentences(text, **{"first_sentence_chars": NO_CUT, **kwargs})
+    splitter = SentenceSplitter(kwargs.get("first_sentence_chars", NO_CUT),
+                                max_sentence_chars=kwargs.get("max_sentence_chars", 500))
+    streamed = [s for w in re.split(r"(?<= )", text) for s in splitter.feed(w)]
+    assert streamed + splitter.flush() == whole
+    return whole
+
+
+@pytest.mark.parametrize("limit", [60, 500])
+def test_a_run_on_is_cut_at_its_last_space_that_fits(limit: int) -> None:
+    text = WORDS * 40 + "end."
+    _check_cut(_cut_both_ways(text, max_sentence_chars=limit), text, limit)
+
+
+def test_a_run_on_is_cut_at_its_last_clause_that_fits() -> None:
+    text = ("The lights in the kitchen are on, the hall is dark; the door is locked, "
+            "and the garage is open, ") * 4 + "that is all."
+    parts = _cut_both_ways(text, max_sentence_chars=100)
+    assert parts[0] == ("The lights in the kitchen are on, the hall is dark; the door is locked, "
+                        "and the garage is open,")  # 97 characters: the last clause that fits
+    assert all(p[-1] in ",;." for p in parts) and all(len(p) <= 101 for p in parts)
+
+
+def test_a_run_on_without_a_space_after_its_start_is_cut_at_the_limit() -> None:
+    text = "Key: " + "x" * 1200
+    parts = _cut_both_ways(text)
+    assert [len(p) for p in parts] == [501, 501, 205]  # not "Key:" alone
+
+
+def test_a_run_on_is_not_cut_in_its_first_twenty_characters() -> None:
+    text = "Yes, " + WORDS * 20
+    parts = _cut_both_ways(text, max_sentence_chars=100)
+    assert len(parts[0]) > 90
+
+
+def test_a_clause_exactly_at_the_limit_is_used_one_past_it_is_not() -> None:
+    head = "a" * 30 + " " + "b" * 28 + ","  # 60 characters with its comma
+    assert _cut_both_ways(head + " next words here.", max_sentence_chars=60)[0] == head
+    head = "a" * 30 + " " + "b" * 29 + ","  # 61: only the space before it fits
+    assert _cut_both_ways(head + " next words here.", max_sentence_chars=60)[0] == "a" * 30 + ","
+    # The same for the first sentence's cut: the last clause within 40 characters.
+    text = "a" * 23 + ", " + "b" * 15 + ", then the rest of it goes on and on."
+    assert _cut_both_ways(text, first_sentence_chars=40)[0] == "a" * 23 + ","
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please look at [the first one, the second one](https://x.com) and then all the others.",
+        "Please look at (the first one, the second one) and then at all the others.",
+        "Please run `ha core check, then restart` and then wait for the others.",
+    ],
+)
+def test_never_cut_inside_a_link_brackets_or_code(text: str) -> None:
+    assert _cut_both_ways(text, first_sentence_chars=40) == [clean_sentence(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Look at [the link](https://x.com), and then at all of the others too if you want.",
+        "Look at the two (and only two), and then at all of the others too if you want.",
+        "Now run `ha core check`, and then restart the whole system if it still hangs.",
+    ],
+)
+def test_cut_after_a_closed_link_bracket_or_code_span(text: str) -> None:
+    parts = _cut_both_ways(text, first_sentence_chars=30)
+    assert len(parts) == 2 and parts[1].startswith("and then")
+
+
+def test_an_unclosed_bracket_in_an_earlier_sentence_does_not_stop_cuts() -> None:
+    text = "Note (see below. " + "The kitchen is warm, the hall is cold, " * 5 + "done."
+    parts = _cut_both_ways(text, max_sentence_chars=60)
+    assert parts[0] == "Note see below."
+    assert all(p.endswith(("warm,", "cold,")) for p in parts[1:-1])
+
+
+def test_a_cut_at_a_colon_keeps_it() -> None:
+    text = ("This first sentence runs well past the configured limit without a comma "
+            "until here: and then it goes on. Next.")
+    parts = _cut_both_ways(text, first_sentence_chars=40)
+    assert parts[0].endswith("until here:")
+    assert parts[1:] == ["and then it goes on.", "Next."]
+
+
+def test_only_the_first_part_of_a_long_first_sentence_is_cut() -> None:
+    text = "First, " + ", ".join(f"then item number {i}" for i in range(15)) + "."
+    parts = _cut_both_ways(text, first_sentence_chars=40)
+    assert len(parts) == 2 and len(parts[1]) > 200
+
+
+@pytest.mark.parametrize("limit", [100, 500])
+def test_a_line_of_exactly_the_limit_is_not_cut(limit: int) -> None:
+    line = "a" * 30 + ", " + "b" * (limit - 32)
+    assert len(line) == limit
+    for kwargs in ({"first_sentence_chars": limit},
+                   {"first_sentence_chars": NO_CUT, "max_sentence_chars": limit}):
+        splitter = SentenceSplitter(**kwargs)
+        assert splitter.feed(line) + splitter.feed("\n") == [line]
+        assert split_sentences(line + "\n", **kwargs) == [line]
+
+
+def test_the_documented_default_limits() -> None:
+    first = "a" * 30 + ", " + "b" * 69  # 101 characters: one past the default of 100
+    assert SentenceSplitter().feed(first + "\n") == ["a" * 30 + ",", "b" * 69]
+    assert split_sentences(first) == ["a" * 30 + ",", "b" * 69]
+    assert split_sentences(first[:-1]) == [first[:-1]]
+    run_on = "x" * 501  # one past the default of 500
+    assert split_sentences(run_on) == ["x" * 500 + ",", "x"]
+    assert SentenceSplitter(NO_CUT).feed(run_on + "\n") == ["x" * 500 + ",", "x"]
+
+
+def test_a_held_abbreviation_after_a_run_on_cut_still_waits() -> None:
+    splitter = SentenceSplitter(NO_CUT)
+    parts = splitter.feed(WORDS * 12 + "ask Dr.") + splitter.feed(" Smith arrives.")
+    assert parts[-1].endswith("ask Dr. Smith arrives.")
+
+
+def test_clean_text_never_cuts_or_drops_punctuation() -> None:
+    text = ("Good morning, today will be mostly sunny with a light breeze from the west — "
+            "temperatures climbing to twenty four degrees in the afternoon.")
+    assert clean_text(text) == text
+    assert clean_text("It will be sunny all day — with a light breeze.") == (
+        "It will be sunny all day — with a light breeze.")
+    assert clean_text("I drive a Model X\nIt is red") == "I drive a Model X. It is red."

@@ -196,10 +196,8 @@ class SentenceSplitter:
         if marker is not None and marker.lastgroup == "fence":
             self._in_code = not self._in_code
             self._skip_line = True  # the fence and its info string ("```python")
-            self._prefix = ""
         elif self._in_code:
-            self._skip_line = True  # never read code aloud
-            self._prefix = ""
+            self._skip_line = True  # never read code aloud (_start_inline drops _prefix)
         else:
             self._prefix = body[marker.end():] if marker else body
         return True
@@ -252,9 +250,7 @@ class SentenceSplitter:
         if term[0] in _CJK_TERMINATORS:
             return Decision.BOUNDARY
         if buf.count("`", self._start, k) % 2:  # inside `code`: `light.turn_on` is one word
-            if end >= len(buf) and not final:
-                return Decision.NEED_MORE
-            return Decision.NOT_A_BOUNDARY
+            return Decision.NOT_A_BOUNDARY  # whatever follows: no need to wait for it
         if end >= len(buf):  # the data ends right here
             if final:
                 return Decision.BOUNDARY
@@ -301,7 +297,7 @@ class SentenceSplitter:
 
     def _held(self, buf: str, k: int) -> bool:
         low = self._token(buf, k).lower()
-        return low in NEVER_END or low.replace(".", "") in END_IF_CAPITAL
+        return low in NEVER_END or low in END_IF_CAPITAL  # a plain word: no periods
 
     def _token(self, buf: str, k: int) -> str:
         """The word before position k, without opening quotes, brackets or markup."""
@@ -314,7 +310,7 @@ class SentenceSplitter:
 
     def _emit(self, raw: str, out: list[str]) -> None:
         if self._first_pending and len(raw.strip()) > self.first_sentence_chars:
-            cut = self._clause_cut(raw, 0, complete=True)
+            cut = self._clause_cut(raw, 0)
             if cut is not None and clean_sentence(raw[cut:]):
                 self._emit_head(raw[:cut], out)
                 raw = raw[cut:]
@@ -331,7 +327,7 @@ class SentenceSplitter:
         """Cut the pending sentence if it is the long first one or a run-on."""
         pending = len(self._buf) - self._start
         if self._first_pending and pending > self.first_sentence_chars:
-            cut = self._clause_cut(self._buf, self._start, complete=False)
+            cut = self._clause_cut(self._buf, self._start)
             if cut is not None:
                 self._cut_at(cut, out)
                 return
@@ -352,7 +348,7 @@ class SentenceSplitter:
         self._start = cut
         self._pos = max(self._pos, cut)
 
-    def _clause_cut(self, text: str, start: int, complete: bool) -> int | None:
+    def _clause_cut(self, text: str, start: int) -> int | None:
         """Where to cut a long first sentence: the last clause boundary within the limit
         (at least MIN_CUT_CHARS in), else the first one after it. Offsets are absolute."""
         limit = start + self.first_sentence_chars

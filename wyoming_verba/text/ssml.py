@@ -65,8 +65,8 @@ class SsmlFilter:
             out.append("\n")
         elif name == "break":
             out.append("\n" if _is_long_break(values) else ", ")
-        elif name in ("speak", "voice", "prosody", "emphasis", "say-as", "phoneme", "lang"):
-            out.append(" " if name in ("speak", "voice") else "")
+        elif name in ("speak", "voice"):
+            out.append(" ")  # words inside other tags (emphasis, lang...) join their neighbours
 
 
 def _is_long_break(attrs: dict[str, str]) -> bool:
