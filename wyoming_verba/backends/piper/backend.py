@@ -438,6 +438,9 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     # cores, wyoming-verba served 0.6x wyoming-piper's requests/s; without, 1.3-1.8x
     # (README, Piper beside wyoming-piper).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # No memory arena: it keeps the largest buffers any sentence ever needed, and sentences
+    # differ in length, so a long-running server's memory only grew (README, Piper).
+    options.enable_cpu_mem_arena = False
     session = onnxruntime.InferenceSession(str(files.model), sess_options=options,
                                            providers=providers)
     voice = PiperVoice(session=session, config=config)
