@@ -306,3 +306,23 @@ async def test_without_piper_tts_start_says_how_to_install(tmp_path, monkeypatch
     with pytest.raises(BackendUnavailable, match=r"wyoming-verba\[piper\]"):
         await backend.start()
     await backend.stop()
+
+
+async def test_a_sentence_waiting_in_the_queue_is_not_timed_out(tmp_path):
+    """Under overload a sentence can wait behind other replies' sentences for longer than
+    --sentence-timeout: waiting is not hanging, so it is spoken late rather than failed."""
+    import time
+
+    backend = await started(tmp_path, sentence_timeout=0.4)
+    try:
+        chain = BackendChain([backend], sentence_timeout=0.4, cooldown=30)
+        chain.live = [backend]
+        assert backend._pool is not None
+        busy = backend._pool.submit(0.0, time.sleep, 1.5)  # the worker, taken by others
+        spoken = [pcm async for _, pcm in chain.speak("The door is locked.", VoiceChoice(),
+                                                      Utterance("queued"))]
+        assert busy.done()
+        assert sum(len(p.audio) for p in spoken) / (2 * RATE) > 0.5
+        assert chain.breakers["piper"].failures == 0
+    finally:
+        await backend.stop()

@@ -104,6 +104,7 @@ class PiperBackend(Backend):
         self._dirs = VoiceDirectory(tuple(Path(d) for d in dirs))
         self._downloader = VoiceDownloader(settings.piper_download_url, settings.data_dir)
         self._workers, self._threads = worker_plan(_cpu_count())
+        self._keepalive_s = max(0.05, settings.sentence_timeout / 4)
         self._pool: SentencePool | None = None
         self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
         self._load_locks: dict[str, asyncio.Lock] = {}
@@ -241,7 +242,18 @@ class PiperBackend(Backend):
         while pending is None or pending:
             job = pool.submit(reply_deadline(reply), _speak_next, loaded.voice, text, pending,
                               config, cancel)
-            audio, pending = await asyncio.wrap_future(job)
+            waiting = asyncio.wrap_future(job)
+            try:
+                # Queued behind other replies' sentences is waiting, not hanging: an empty
+                # block now and then keeps the chain's --sentence-timeout from failing it.
+                while not job.running() and not waiting.done():
+                    await asyncio.wait({waiting}, timeout=self._keepalive_s)
+                    cancel.raise_if_cancelled()
+                    if not job.running() and not waiting.done():
+                        yield Pcm(b"", rate)
+                audio, pending = await waiting
+            finally:
+                waiting.cancel()  # a reply gone while queued: its job is dropped unrun
             cancel.raise_if_cancelled()
             if audio:
                 audio += silence
