@@ -48,24 +48,25 @@ async def test_csm_through_the_server(verba_server):
 
 async def test_a_frozen_client_does_not_hold_the_gpu(verba_server, monkeypatch):
     """A satellite that froze mid-reply must not keep CSM's one generation slot: its reply
-    waits for the client between sentences, with no backend held, and is dropped after
-    --write-timeout; everybody else is served meanwhile."""
+    waits for the client between sentences, with no backend held, and everybody else is
+    served meanwhile. (Dropping it after --write-timeout is the handler's, the same for every
+    backend: tests/test_resilience.py; here, how soon its audio outgrows the socket buffers
+    depends on the machine's speed.)"""
     import asyncio
 
-    from tests.test_resilience import frozen_client, wait_for
+    from tests.test_resilience import frozen_client
 
-    frames = 60  # 4.8 s a sentence: the frozen reply's audio outgrows the socket buffers
+    frames = 60  # 4.8 s a sentence: more audio than a frozen client's buffers take
     monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda *_: frames)
     srv = await verba_server("--backend", "csm", "--csm-model", str(shared_tiny_csm()),
                              "--csm-device", "cpu", "--write-timeout", "4",
                              "--max-text-chars", "20000")
     frozen = await frozen_client(srv.server.port)
     try:
-        await asyncio.sleep(2.0)  # its sentences have long since filled every buffer
+        await asyncio.sleep(2.0)  # its reply is under way; its client reads nothing
         assert len(srv.server.handlers) == 1  # still connected: within --write-timeout
         for i in range(3):
             reply = await asyncio.wait_for(speak(srv.uri, f"Reply number {i} is here."), 10)
             assert not reply.errors and abs(reply.seconds - frames * 0.08) < 0.01
-        assert await wait_for(lambda: not srv.server.handlers, 15)
     finally:
         frozen.close()
