@@ -184,6 +184,64 @@ GERMAN = [
     ('Das ist Platz 1.', 'Das ist Platz eins.'),
 ]
 
+# The edges of each rule, where an off-by-one would read a number wrongly: the teens'
+# ordinals, two-digit years either side of the century pivot, the first and last valid day
+# and month, the years a bare four-digit number is read as, decades, and what is not a date.
+BOUNDARIES = [
+    ("It was the 11th time.", "It was the eleventh time.", "en-US"),
+    ("It was the 12th time.", "It was the twelfth time.", "en-US"),
+    ("It was the 13th time.", "It was the thirteenth time.", "en-US"),
+    ("It was the 20th time.", "It was the twentieth time.", "en-US"),
+    ("It was the 21st time.", "It was the twenty-first time.", "en-US"),
+    ("It was the 112th time.", "It was the one hundred and twelfth time.", "en-US"),
+    ("It was the 4th time.", "It was the fourth time.", "en-US"),
+    # A suffix that does not fit the number is not an ordinal: nothing invented.
+    ("It was the 11st time.", "It was the eleven st time.", "en-US"),
+    ("It was the 3th time.", "It was the three th time.", "en-US"),
+    ("In the 1990s we moved.", "In the nineteen nineties we moved.", "en-US"),
+    ("In the 90s we moved.", "In the nineties we moved.", "en-US"),
+    ("In the early 90s we moved.", "In the early nineties we moved.", "en-US"),
+    ("In the late 80s it rained.", "In the late eighties it rained.", "en-US"),
+    ("In the mid 70s we met.", "In the mid seventies we met.", "en-US"),
+    ("In the 1900s we built.", "In the nineteen hundreds we built.", "en-US"),
+    ("In the 20s we danced.", "In the twenties we danced.", "en-US"),
+    ("In 1000 we sailed.", "In one thousand we sailed.", "en-US"),
+    ("In 2099 we fly.", "In twenty ninety-nine we fly.", "en-US"),
+    ("In 2100 we fly.", "In two thousand one hundred we fly.", "en-US"),
+    ("It was on 1/1/69.", "It was on January first, twenty sixty-nine.", "en-US"),
+    ("It was on 1/1/70.", "It was on January first, nineteen seventy.", "en-US"),
+    ("It was on 1/1/71.", "It was on January first, nineteen seventy-one.", "en-US"),
+    ("It was on 12/31/99.", "It was on December thirty-first, nineteen ninety-nine.",
+     "en-US"),
+    ("It was on 13/01/2026.", "It was on January thirteenth, twenty twenty-six.", "en-US"),
+    ("It was on 01/13/2026.", "It was on January thirteenth, twenty twenty-six.", "en-US"),
+    ("It was on 12/12/2026.", "It was on December twelfth, twenty twenty-six.", "en-US"),
+    ("It was on 2026-12-31.", "It was on December thirty-first, twenty twenty-six.", "en-US"),
+    ("It was on 2026-01-01.", "It was on January first, twenty twenty-six.", "en-US"),
+    ("It was on 31 December 2026.", "It was on the thirty-first of December, twenty "
+     "twenty-six.", "en-US"),
+    ("It was on December 31.", "It was on December thirty-first.", "en-US"),
+    ("It was on December 32.", "It was on December thirty-two.", "en-US"),
+    ("It was on 32 December 2026.", "It was on thirty-two December twenty twenty-six.",
+     "en-US"),
+    ("It is 5‰ now.", "It is five per mille now.", "en-US"),
+    ("Version 3.5.1.2 is out.", "Version three dot five dot one dot two is out.", "en-US"),
+    ("Am 1. Mai.", "Am ersten Mai.", "de-DE"),
+    ("Am 31. Mai.", "Am einunddreißigsten Mai.", "de-DE"),
+    ("Es ist 1 Uhr.", "Es ist ein Uhr.", "de-DE"),
+    ("Ich habe 1 Katze.", "Ich habe eine Katze.", "de-DE"),
+    ("Kapitel 1 ist gut.", "Kapitel eins ist gut.", "de-DE"),
+    ("Nur 1.", "Nur eins.", "de-DE"),
+    ("Er kam als 1. an.", "Er kam als erster an.", "de-DE"),
+    ("In den 1990er Jahren.", "In den neunzehnhundertneunziger Jahren.", "de-DE"),
+    ("Am 13.01.2026.", "Am dreizehnten Januar zweitausendsechsundzwanzig.", "de-DE"),
+    ("Am 31.12.99.", "Am einunddreißigsten Dezember neunzehnhundertneunundneunzig.",
+     "de-DE"),
+    ("Am 1.1.69.", "Am ersten Januar zweitausendneunundsechzig.", "de-DE"),
+    ("Am 1.1.70.", "Am ersten Januar neunzehnhundertsiebzig.", "de-DE"),
+    ("Es sind 5 ‰.", "Es sind fünf Promille.", "de-DE"),
+]
+
 TERMINATORS = re.compile(r"[.!?…]")
 FINAL = re.compile(r"[.!?…]+$")
 
@@ -200,6 +258,12 @@ def test_english(text: str, spoken: str) -> None:
 @pytest.mark.parametrize(("text", "spoken"), GERMAN, ids=[t for t, _ in GERMAN])
 def test_german(text: str, spoken: str) -> None:
     assert normalize(text, "de-DE") == spoken
+
+
+@pytest.mark.parametrize(("text", "spoken", "language"), BOUNDARIES,
+                         ids=[t for t, _, _ in BOUNDARIES])
+def test_the_edges_of_each_rule(text: str, spoken: str, language: str) -> None:
+    assert normalize(text, language) == spoken
 
 
 @pytest.mark.parametrize(("text", "spoken", "language"),
