@@ -8,6 +8,7 @@ import gc
 import logging
 
 import pytest
+from wyoming.audio import AudioChunk
 from wyoming.client import AsyncClient
 from wyoming.event import Event
 from wyoming.info import Describe
@@ -27,6 +28,9 @@ class ListOutbox:
 
     def send(self, event: Event) -> None:
         self.events.append(event)
+
+    def send_audio(self, audio: bytes) -> None:
+        self.send(AudioChunk(24000, 2, 1, audio).event())
 
     async def writable(self) -> None:
         await asyncio.sleep(0)

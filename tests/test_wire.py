@@ -8,9 +8,10 @@ import json
 from typing import Any
 
 import pytest
-from wyoming.event import Event
+from wyoming.audio import AudioChunk
+from wyoming.event import Event, async_read_event
 
-from wyoming_verba.wire import ProtocolError, encode_event, read_event
+from wyoming_verba.wire import AudioChunkEncoder, ProtocolError, encode_event, read_event
 
 LIMIT = 1024
 
@@ -133,3 +134,26 @@ async def test_encoded_events_read_back_unchanged() -> None:
         assert got is not None
         assert (got.type, got.data, got.payload) == (sent.type, sent.data, sent.payload)
     assert await read_event(reader, LIMIT) is None
+
+
+@pytest.mark.parametrize(("rate", "width", "channels"), [(24000, 2, 1), (22050, 2, 2),
+                                                         (8000, 4, 1)])
+@pytest.mark.parametrize("size", [0, 1, 2, 9, 10, 99, 2048, 100_000])
+def test_audio_chunks_are_encoded_as_the_library_encodes_them(
+        rate: int, width: int, channels: int, size: int) -> None:
+    """The fast chunk encoder writes the same bytes as wyoming's write_event, whatever the
+    payload's length (its digit count changes the header's length) or the format."""
+    audio = bytes(i % 251 for i in range(size))
+    encoded = AudioChunkEncoder(rate, width, channels).encode(audio)
+    assert encoded == encode_event(AudioChunk(rate, width, channels, audio).event())
+
+
+async def test_encoded_audio_chunks_read_back_with_the_library() -> None:
+    encoder = AudioChunkEncoder(24000, 2, 1)
+    pieces = [b"\x01\x02" * n for n in (1, 512, 1024)]
+    reader = reader_of(b"".join(encoder.encode(p) for p in pieces))
+    for piece in pieces:
+        event = await async_read_event(reader)
+        assert event is not None
+        chunk = AudioChunk.from_event(event)
+        assert (chunk.rate, chunk.width, chunk.channels, chunk.audio) == (24000, 2, 1, piece)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import time
 
@@ -27,12 +28,18 @@ from wyoming.tts import (
 )
 
 from .app import App
+from .audio import AudioFormat, split_chunks
 from .backends.base import BackendError
 from .backends.chain import VoiceChoice
 from .reply import Reply
-from .wire import ProtocolError, encode_event, read_event
+from .wire import AudioChunkEncoder, ProtocolError, encode_event, read_event
 
 _LOGGER = logging.getLogger(__name__)
+
+
+@functools.cache
+def _chunk_encoder(fmt: AudioFormat) -> AudioChunkEncoder:
+    return AudioChunkEncoder(fmt.rate, fmt.width, fmt.channels)
 
 
 class State(enum.Enum):
@@ -86,6 +93,13 @@ class ConnectionHandler:
         """Queue an event for the client without waiting. Raises ConnectionResetError
         once the client is gone."""
         self.send_encoded(encode_event(event))
+
+    def send_audio(self, audio: bytes) -> None:
+        """The stream's PCM, cut into audio-chunks of at most --samples-per-chunk."""
+        fmt = self.app.output_format
+        encode = _chunk_encoder(fmt).encode
+        pieces = split_chunks(audio, fmt, self.app.settings.samples_per_chunk)
+        self.send_encoded(b"".join([encode(piece) for piece in pieces]))
 
     def send_encoded(self, data: bytes) -> None:
         """`send` for events already encoded. Everything sent in one turn of the event

@@ -10,13 +10,13 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Protocol
 
-from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.audio import AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.tts import SynthesizeStopped
 
 from .app import App
-from .audio import SentenceShaper, silence, split_chunks
+from .audio import SentenceShaper, silence
 from .backends.base import BackendError, SynthesisCancelled, Utterance
 from .backends.chain import SentenceOutcome, VoiceChoice
 from .metrics import RequestStats
@@ -30,6 +30,9 @@ class Outbox(Protocol):
 
     def send(self, event: Event) -> None:
         """Hand the event to the client without waiting; ConnectionError once it is gone."""
+
+    def send_audio(self, audio: bytes) -> None:
+        """`send` for the stream's PCM: as audio-chunks of the stream's format."""
 
     async def writable(self) -> None:
         """Wait until the client has read what was sent; ConnectionError if it stopped."""
@@ -176,8 +179,7 @@ class Reply:
         fmt = self.app.output_format
         if self._playback_start is None:
             self._playback_start = asyncio.get_running_loop().time()
-        for piece in split_chunks(audio, fmt, self.app.settings.samples_per_chunk):
-            self.out.send(AudioChunk(fmt.rate, fmt.width, fmt.channels, piece).event())
+        self.out.send_audio(audio)
         seconds = len(audio) / fmt.bytes_per_second
         self.stats.audio(seconds)
         self._played += seconds

@@ -13,6 +13,7 @@ import io
 import json
 from typing import Any
 
+from wyoming.audio import AudioChunk
 from wyoming.event import Event, write_event
 
 
@@ -82,3 +83,26 @@ def encode_event(event: Event) -> bytes:
     buffer = io.BytesIO()
     write_event(event, buffer)
     return buffer.getvalue()
+
+
+class AudioChunkEncoder:
+    """`audio-chunk` events of one format, byte for byte as `encode_event` writes them,
+    for a fraction of its cost. A reply sends dozens of chunks a second whose header and
+    data differ only in the payload's length, so both are taken once from the library's own
+    encoding and only that number is filled in per chunk (two JSON documents per chunk were
+    a tenth of the server's time under load)."""
+
+    def __init__(self, rate: int, width: int, channels: int) -> None:
+        self._slow = lambda audio: encode_event(AudioChunk(rate, width, channels, audio).event())
+        sample = self._slow(b"\0")
+        header, _, rest = sample.partition(b"\n")
+        self._head: bytes | None = None
+        if header.endswith(b" 1}") and rest.endswith(b"\0"):
+            self._head, self._data = header[:-2], rest[:-1]
+            if self.encode(b"\1\2\3") != self._slow(b"\1\2\3"):  # a layout not foreseen
+                self._head = None
+
+    def encode(self, audio: bytes) -> bytes:
+        if self._head is None or not audio:  # an empty payload has no payload_length
+            return self._slow(audio)
+        return b"%b%d}\n%b%b" % (self._head, len(audio), self._data, audio)

@@ -56,6 +56,13 @@ class HttpOutbox:
         self._drained.clear()
         self._changed.set()
 
+    def send_audio(self, audio: bytes) -> None:
+        if self._closed:
+            raise ConnectionResetError("the HTTP client went away")
+        self._audio += audio
+        self._drained.clear()
+        self._changed.set()
+
     async def writable(self) -> None:
         """Wait until the client has taken everything sent so far; a client that takes
         nothing for `write_timeout` seconds is dropped (ConnectionResetError)."""
