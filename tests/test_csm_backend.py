@@ -224,6 +224,32 @@ async def test_speaks_with_reference_clip_and_carries_context(voices_dir, monkey
         await backend.stop()
 
 
+async def test_the_model_reads_only_the_marks_it_speaks_well(monkeypatch):
+    """Ellipses, dashes and "?!" never reach the model (it babbles on them), the sentence
+    kept as context is the one it read, and a sentence with nothing speakable left is
+    silence rather than a prompt of symbols."""
+    monkeypatch.setattr("wyoming_verba.backends.csm.stopping.frame_cap", lambda text, *_: 50)
+    backend = await started(csm_context_sentences=2)
+    try:
+        end_after(backend, monkeypatch, FRAMES)
+        read = []
+        original_frames = backend._gen.frames
+
+        def spy(text, speaker, stop, **kw):
+            read.append(text)
+            return original_frames(text, speaker, stop, **kw)
+
+        monkeypatch.setattr(backend._gen, "frames", spy)
+        utterance = Utterance("r1")
+        assert await speak(backend, "Well... the door — it is open?!", utterance)
+        assert await speak(backend, "Done", utterance)
+        assert await speak(backend, "…", utterance) == b""
+        assert read == ["Well, the door, it is open?", "Done."]
+        assert [s.text for s in utterance.state["csm"].segments] == read
+    finally:
+        await backend.stop()
+
+
 async def test_seeded_output_is_reproducible():
     backend = await started()
     try:

@@ -40,6 +40,7 @@ from ..base import (
 from ..threads import iterate_in_thread
 from . import voices as csm_voices
 from .house_voices import STORE_DIR, HouseVoice, HouseVoiceStore
+from .model_text import model_text
 from .voices import VoiceSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -303,6 +304,9 @@ class CsmBackend(Backend):
         if self._gen is None or self._closed:
             raise BackendUnavailable("CSM is not loaded", backend=self.name)
         spec = csm_voices.find(self._all_specs(), voice.name)
+        text = model_text(text)  # only the punctuation CSM reads well
+        if not text:
+            return
         speaker_id = _speaker_id(speaker)
         if speaker_id is None:
             speaker_id = spec.speaker
