@@ -76,7 +76,11 @@ def load_config() -> tuple[dict, list[Group], float]:
     tool = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["tool"]
     own = tool["verba-mutation"]
     groups = [Group(name, g["mutate"], g["tests"]) for name, g in own["groups"].items()]
-    return tool["mutmut"], groups, float(own.get("min_score", 90))
+    base = dict(tool["mutmut"])
+    if "test_timeout" in own:  # pytest-timeout's per-test limit, for the mutants' runs
+        base["pytest_add_cli_args"] = [*base.get("pytest_add_cli_args", []),
+                                       f"--timeout={own['test_timeout']}"]
+    return base, groups, float(own.get("min_score", 90))
 
 
 def load_equivalents() -> dict[str, Equivalent]:
