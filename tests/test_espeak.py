@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -68,7 +70,7 @@ async def test_sentence_is_plausible_speech(backend: EspeakBackend) -> None:
 
 
 async def test_streams_in_short_blocks(backend: EspeakBackend) -> None:
-    blocks = await speak(backend, LONG)
+    blocks = await speak(backend, " ".join([LONG] * 3))  # about 25 s of audio
     # Streamed as espeak-ng makes it: blocks of BUFFER_MS, those made while the loop was
     # busy joined (at most MAX_MERGED), never one block for the whole text.
     assert len(blocks) > 5
@@ -170,6 +172,60 @@ async def test_concurrent_syntheses_are_serialised(backend: EspeakBackend) -> No
     concurrent = [samples(blocks) for blocks in await asyncio.gather(*runners)]
     for seq, con in zip(sequential, concurrent, strict=True):
         assert same_speech(seq, con)  # interleaved or mixed-up audio would not match
+
+
+async def test_two_engines_speak_two_sentences_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With two cores, two copies of the library each speak a sentence on their own
+    thread at the same time, in different voices, and neither's audio is disturbed by the
+    other's (one copy's globals shared by two threads would garble both)."""
+    monkeypatch.setattr(espeak_module, "_cpu_count", lambda: 2)
+    b = EspeakBackend(Settings())
+    await b.start()
+    try:
+        assert len(b._engines) == 2 and b._engines[0] is not b._engines[1]
+        spans: list[tuple[str, float, float]] = []
+        for engine in b._engines:
+            def timed(*args, _speak=engine.speak):
+                start = time.monotonic()
+                try:
+                    return _speak(*args)
+                finally:
+                    spans.append((threading.current_thread().name, start, time.monotonic()))
+            monkeypatch.setattr(engine, "speak", timed)
+        texts = [" ".join([LONG] * 4), "Guten Tag. " + "Das Licht in der Küche ist an. " * 8]
+        voices = [b.default_voice, b.find_voice("de")]
+        sequential = [samples(await speak(b, t, v)) for t, v in zip(texts, voices, strict=True)]
+        spans.clear()
+        concurrent = await asyncio.gather(*(speak(b, t, v)
+                                             for t, v in zip(texts, voices, strict=True)))
+        for seq, con in zip(sequential, concurrent, strict=True):
+            assert same_speech(seq, samples(con))
+        (first, a0, a1), (second, b0, b1) = sorted(spans)
+        assert first != second and a0 < b1 and b0 < a1  # two threads, overlapping in time
+    finally:
+        await b.stop()
+
+
+async def test_one_engine_when_a_copy_does_not_load(monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    real = espeak_module.load_engine
+
+    def only_the_first(lib_path: str, data_path: str, index: int = 0):
+        if index:
+            raise OSError("no room for a copy")
+        return real(lib_path, data_path, index)
+
+    monkeypatch.setattr(espeak_module, "_cpu_count", lambda: 4)
+    monkeypatch.setattr(espeak_module, "load_engine", only_the_first)
+    b = EspeakBackend(Settings())
+    await b.start()
+    try:
+        assert len(b._engines) == 1
+        assert "engine 2 did not load (no room for a copy); using 1" in caplog.text
+        runs = await asyncio.gather(*(speak(b, SHORT) for _ in range(3)))
+        assert all(same_speech(samples(runs[0]), samples(r)) for r in runs)
+    finally:
+        await b.stop()
 
 
 class CancelAfter(CancelToken):

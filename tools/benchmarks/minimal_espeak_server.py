@@ -3,9 +3,10 @@ wyoming-verba's own machinery costs (`python -m tools.benchmarks.head_to_head --
 
 No splitting, cleaning, resampling, failover or limits: each `synthesize` is spoken by
 espeak-ng on its one thread and every 22,050 Hz block goes out as an `audio-chunk` as it is
-produced; `describe` lists one voice.
+produced; `describe` lists one voice. Its blocks are as long as wyoming-verba's unless
+`--block-ms` says otherwise (the issue that set the yardstick measured 200 ms blocks).
 
-    python -m tools.benchmarks.minimal_espeak_server --port 10300"""
+    python -m tools.benchmarks.minimal_espeak_server --port 10300 [--block-ms 200]"""
 
 from __future__ import annotations
 
@@ -19,14 +20,20 @@ from wyoming.event import async_read_event, async_write_event
 from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice
 from wyoming.tts import Synthesize
 
-from wyoming_verba.backends.espeak.library import espeak_executor, library_paths, load_engine
+from wyoming_verba.backends.espeak.library import (
+    BUFFER_MS,
+    espeak_executor,
+    library_paths,
+    load_engine,
+)
 
 _DONE = object()
 
 
-async def main(port: int) -> None:
+async def main(port: int, block_ms: int) -> None:
     loop = asyncio.get_running_loop()
-    engine = await loop.run_in_executor(espeak_executor(), load_engine, *library_paths())
+    engine = await loop.run_in_executor(espeak_executor(), load_engine, *library_paths(), 0,
+                                        block_ms)
     identifier = next(e.identifier for e in engine.entries if e.voice.name == "en-us")
     who = Attribution(name="eSpeak NG", url="https://github.com/espeak-ng/espeak-ng")
     info = Info(tts=[TtsProgram(
@@ -74,6 +81,9 @@ async def main(port: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=10300)
+    parser.add_argument("--block-ms", type=int, default=BUFFER_MS,
+                        help=f"espeak-ng's block length (default {BUFFER_MS}, as ours)")
+    args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(parser.parse_args().port))
+        asyncio.run(main(args.port, args.block_ms))
     sys.exit(0)

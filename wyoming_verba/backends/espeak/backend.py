@@ -1,15 +1,17 @@
 """espeak-ng: the offline voice that makes a fresh install always talk.
 
-The library (shipped with its data by the `espeakng-loader` wheel) runs on one thread
-(`library`); each block of 22,050 Hz int16 it produces goes straight to the event loop,
-so audio leaves before the sentence is finished. Output is not bit-exact between calls
-(the wave generator keeps phase and pitch-flutter state from the previous sentence);
-lengths differ by a few samples. espeak-ng is GPL-3 (loaded dynamically, not bundled)."""
+The library (shipped with its data by the `espeakng-loader` wheel) is loaded once per core
+(up to `library.MAX_ENGINES`), each engine on its own thread (`library`); a sentence takes
+a free engine, or waits for one. Each block of 22,050 Hz int16 it produces goes straight to
+the event loop, so audio leaves before the sentence is finished. Output is not bit-exact
+between calls (the wave generator keeps phase and pitch-flutter state from the previous
+sentence); lengths differ by a few samples. espeak-ng is GPL-3 (loaded dynamically, not bundled)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
@@ -26,7 +28,7 @@ from ..base import (
     VoiceNotFound,
 )
 from ..threads import stream_from_thread
-from .library import Engine, espeak_executor, library_paths, load_engine
+from .library import Engine, engine_count, espeak_executor, library_paths, load_engine
 from .voices import VoiceEntry
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,7 +41,9 @@ class EspeakBackend(Backend):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._engine: Engine | None = None
+        self._engine: Engine | None = None  # engine 0: voices and rate
+        self._engines: list[Engine] = []
+        self._free: asyncio.Queue[int] = asyncio.Queue()  # indexes of idle engines
         self._entries: dict[str, VoiceEntry] = {}
 
     async def start(self) -> None:
@@ -56,6 +60,18 @@ class EspeakBackend(Backend):
                 f"espeak-ng failed to start: {exc}", backend=self.name
             ) from exc
         self._engine = engine
+        self._engines = [engine]
+        for index in range(1, engine_count(_cpu_count())):
+            try:
+                self._engines.append(await loop.run_in_executor(
+                    espeak_executor(index), load_engine, lib_path, data_path, index))
+            except Exception as exc:  # one engine still speaks, just one sentence at a time
+                _LOGGER.warning("espeak-ng: engine %d did not load (%s); using %d",
+                                index + 1, exc, index)
+                break
+        self._free = asyncio.Queue()
+        for index in range(len(self._engines)):
+            self._free.put_nowait(index)
         self._entries = {e.voice.name: e for e in engine.entries}
         if not self._entries:
             raise BackendUnavailable("espeak-ng lists no voices", backend=self.name)
@@ -99,8 +115,7 @@ class EspeakBackend(Backend):
     ) -> AsyncIterator[Chunk]:
         """Yields 22,050 Hz mono int16 blocks as espeak-ng produces them. `speaker` is
         ignored. Raises SynthesisCancelled when `utterance.cancel` cut the sentence short."""
-        engine = self._engine
-        if engine is None:
+        if self._engine is None:
             raise BackendUnavailable("espeak-ng is not started", backend=self.name)
         entry = self._entries.get(voice.name)
         if entry is None:
@@ -110,13 +125,18 @@ class EspeakBackend(Backend):
             raise SynthesisCancelled("cancelled before espeak-ng started", backend=self.name)
         if not text.strip():
             return
+        index = await self._free.get()  # every engine busy: wait for the first one free
+        engine = self._engines[index]
 
         def produce(emit: Callable[[bytes], None], should_stop: Callable[[], bool]) -> None:
             # espeak's callback hands each block to `emit` and aborts once `should_stop`.
             engine.speak(text, entry.identifier, emit, should_stop)
 
         try:
-            stream = stream_from_thread(produce, cancel, espeak_executor(), merge=b"".join)
+            # The engine's own single thread: a producer still winding down after a
+            # cancel finishes before the engine's next sentence starts.
+            stream = stream_from_thread(produce, cancel, espeak_executor(index),
+                                        merge=b"".join)
             async with aclosing(stream) as blocks:
                 async for block in blocks:
                     yield Pcm(block, engine.rate)
@@ -124,8 +144,18 @@ class EspeakBackend(Backend):
             raise
         except Exception as exc:
             raise BackendError(f"espeak-ng failed: {exc}", backend=self.name) from exc
+        finally:
+            self._free.put_nowait(index)
 
     async def stop(self) -> None:
         # The library and its thread are process-wide (other instances may use them).
         self._engine = None
+        self._engines = []
         self._entries = {}
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
