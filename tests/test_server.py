@@ -144,6 +144,20 @@ async def test_output_rate_is_honoured_for_every_chunk(verba_server):
     assert 1.0 < reply.seconds < 6.0
 
 
+async def test_audio_comes_in_chunks_of_at_most_samples_per_chunk(verba_server):
+    """--samples-per-chunk bounds every audio-chunk (a satellite's buffer), cuts only where
+    a chunk is full, never inside a sample, and loses nothing: the chunks add up to the
+    reply."""
+    srv = await verba_server("--backend", "espeak", "--samples-per-chunk", "500")
+    reply = await speak(srv.uri, TEXT)
+    sizes = [len(AudioChunk.from_event(e).audio) // 2 for e in reply.events
+             if AudioChunk.is_type(e.type)]
+    assert max(sizes) == 500 and sizes.count(500) > 0.8 * len(sizes)
+    assert sum(sizes) * 2 == len(reply.audio) and reply.seconds > 2.0
+    assert all(len(AudioChunk.from_event(e).audio) % 2 == 0 for e in reply.events
+               if AudioChunk.is_type(e.type))
+
+
 # --- bad input -------------------------------------------------------------------
 
 
