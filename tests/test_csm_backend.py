@@ -582,3 +582,15 @@ async def test_a_cut_fades_out_instead_of_clicking():
         assert level[-12:].max() <= 0.1 * level.max() and audio[-1] == 0
     finally:
         await backend.stop()
+
+
+def test_compile_caches_are_kept_in_the_data_directory(monkeypatch, tmp_path) -> None:
+    """torch.compile's caches default to /tmp, which a container loses on restart: they go
+    to the data directory, unless the user placed them (the variable already set)."""
+    from wyoming_verba.backends.csm.backend import keep_compile_cache
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("TRITON_CACHE_DIR", "/somewhere/else")
+    keep_compile_cache(tmp_path / "torch-compile-cache")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "torch-compile-cache/inductor")
+    assert os.environ["TRITON_CACHE_DIR"] == "/somewhere/else"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -23,6 +24,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from ...pcm import Pcm
@@ -48,6 +50,7 @@ _LOGGER = logging.getLogger(__name__)
 SAMPLE_RATE = 24000
 WARMUP_TEXT = "Hello, this is a warm-up."
 WARMUP_FRAMES = 4
+COMPILE_CACHE_DIR = "torch-compile-cache"  # under the data directory
 WARMUP_RUNS = 3  # CUDA graphs are recorded on the 2nd/3rd call of a compiled step
 RAW_SPEAKERS_LISTED = (0, 1)
 
@@ -183,6 +186,8 @@ class CsmBackend(Backend):
 
         s = self.settings
         self._loaded = load_model(s.csm_model, s.csm_device, s.csm_dtype, s.csm_compile)
+        if self._loaded.mode == "compiled":
+            keep_compile_cache(s.data_dir / COMPILE_CACHE_DIR)
         modes = {"compiled": ["compiled", "eager"]}  # eager has no host syncs either
         for mode in modes.get(self._loaded.mode, ["eager"]):
             self._check_abort()
@@ -567,6 +572,16 @@ def _clip_error(spec: VoiceSpec, exc: Exception) -> CsmVoicesError:
     return CsmVoicesError(
         f"CSM voice {spec.name!r}: {exc}. Fix: replace it with a PCM WAV clip (5-20 s of "
         "clear speech, any rate) or remove that voice from --csm-voices", backend="csm")
+
+
+def keep_compile_cache(folder: Path) -> None:
+    """torch.compile's caches (inductor's compiled graphs and kernels, Triton's GPU kernels)
+    live under /tmp unless told otherwise, and a container loses /tmp on every restart, so
+    every start would compile again from nothing. Kept in the data directory, a restart
+    reuses them. A cache the user placed (the environment variable set) is left alone."""
+    for variable, sub in (("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("TRITON_CACHE_DIR", "triton")):
+        if not os.environ.get(variable):
+            os.environ[variable] = str(folder / sub)
 
 
 def _free_memory() -> None:
