@@ -5,9 +5,12 @@ event loop (so `describe` stays instant), and every job is ONE sentence, run by 
 deadline-ordered `SentencePool` (see `pool`): a newcomer's first sentence overtakes the
 rest of a long reply, and the long reply still gets each sentence before it is needed.
 
-Pool shape: one worker per `threads` cores, threads = min(cores, 4). At equal throughput
-one wide worker gives each sentence its audio sooner than several narrow ones (the
-measurement is in the README's Piper section); wider sessions stop scaling.
+Pool shape: one worker per core (up to 8), each running its sentence on one thread of the
+voice's shared onnxruntime session: under load, narrow workers in parallel serve the most
+sentences (two threads on one sentence made it only 15 % faster for 45 % more CPU). A
+sentence that runs alone, nothing else running or queued, takes the voice's solo session
+instead: min(cores, 4) threads on that one sentence, for the earliest audio when the server
+is quiet (measurements in the README's Piper section).
 
 A voice named but missing is downloaded in the background (`download`); the request
 waits --piper-download-wait seconds for it, then raises BackendBusy so the chain lets the
@@ -22,7 +25,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -60,7 +63,8 @@ from .voices import (
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_THREADS_PER_WORKER = 4
+MAX_WORKERS = 8
+MAX_SOLO_THREADS = 4  # wider sessions stop scaling
 STOP_JOIN_S = 0.5  # how long stop() waits for a sentence in synthesis (shutdown is bounded)
 WARMUP_TEXT = "Hello."
 
@@ -74,16 +78,17 @@ class VoiceBroken(VoiceNotFound):
 
 
 def worker_plan(cores: int | None) -> tuple[int, int]:
-    """(workers, onnxruntime intra-op threads per worker) for this many cores."""
+    """(workers, intra-op threads of the solo session) for this many cores; 1 thread = no
+    solo session (the shared one is as wide)."""
     cores = max(1, cores or 1)
-    threads = min(cores, MAX_THREADS_PER_WORKER)
-    return max(1, cores // threads), threads
+    return min(cores, MAX_WORKERS), min(cores, MAX_SOLO_THREADS)
 
 
 @dataclass
 class _Loaded:
     files: VoiceFiles
-    voice: Any  # piper.PiperVoice (imported lazily: piper is an optional extra)
+    voice: Any  # piper.PiperVoice (imported lazily: piper is an optional extra), shared
+    solo: Any | None = None  # the same voice on a wider session (see the top)
 
 
 @dataclass
@@ -157,7 +162,7 @@ class PiperBackend(Backend):
             if self.default_voice is None:  # that was the only voice
                 raise BackendUnavailable(str(exc), backend=self.name) from exc
             _LOGGER.error("%s", exc)
-        _LOGGER.info("Piper ready: voice %s, %d worker(s) × %d thread(s), %s",
+        _LOGGER.info("Piper ready: voice %s, %d worker(s), %d thread(s) for a sentence alone, %s",
                      self.default_voice.name if self.default_voice else "-",
                      self._workers, self._threads, self._providers[0])
 
@@ -240,8 +245,8 @@ class PiperBackend(Backend):
         # under load) just to learn it was the last.
         pending: list[list[str]] | None = None
         while pending is None or pending:
-            job = pool.submit(reply_deadline(reply), _speak_next, loaded.voice, text, pending,
-                              config, cancel)
+            job = pool.submit(reply_deadline(reply), _speak_next, loaded, pool.alone, text,
+                              pending, config, cancel)
             waiting = asyncio.wrap_future(job)
             try:
                 # Queued behind other replies' sentences is waiting, not hanging: an empty
@@ -312,7 +317,11 @@ class PiperBackend(Backend):
         if reason is not None:
             raise VoiceBroken(reason, backend=self.name)
         try:
-            voice = await asyncio.to_thread(_load_voice, files, self._providers, self._threads)
+            voice = await asyncio.to_thread(_load_voice, files, self._providers, 1)
+            solo = None
+            if self._threads > 1 and self._providers[0] == "CPUExecutionProvider":
+                solo = await asyncio.to_thread(_load_voice, files, self._providers,
+                                               self._threads)
         except Exception as exc:  # onnxruntime raises its own types for bad models
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             reason = (
@@ -329,7 +338,7 @@ class PiperBackend(Backend):
             raise VoiceBroken(reason, backend=self.name) from exc
         _LOGGER.info("loaded Piper voice %s (%d Hz, %d speaker(s))", files.name,
                      files.sample_rate, max(1, len(files.speakers)))
-        return _Loaded(files, voice)
+        return _Loaded(files, voice, solo)
 
     def _broken_reason(self, files: VoiceFiles) -> str | None:
         known = self._broken.get(files.model)
@@ -407,12 +416,15 @@ class PiperBackend(Backend):
 
 
 def _speak_next(
-    voice: Any, text: str, pending: list[list[str]] | None, config: Any, cancel: CancelToken
+    loaded: _Loaded, alone: Callable[[], bool], text: str, pending: list[list[str]] | None,
+    config: Any, cancel: CancelToken,
 ) -> tuple[bytes, list[list[str]]]:
     """Speak the next sentence (one pool job): (its audio, the sentences still to speak).
-    `pending` None = phonemize `text` first (piper splits it into sentences)."""
+    `pending` None = phonemize `text` first (piper splits it into sentences). On the solo
+    session when `alone()` says nothing else runs or waits."""
     if cancel.cancelled:  # cancelled while queued: give the turn to someone else
         raise SynthesisCancelled("synthesis cancelled")
+    voice = loaded.solo if loaded.solo is not None and alone() else loaded.voice
     try:
         if pending is None:
             pending = [phonemes for phonemes in voice.phonemize(text) if phonemes]
@@ -445,10 +457,10 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     # No spin-waiting between parallel sections (onnxruntime's default spins): a spinning
-    # thread holds a core the event loop, the audio pool and the other worker need, and
-    # one preempted spinner stalls the whole section. With spinning, under load on 2
-    # cores, wyoming-verba served 0.6x wyoming-piper's requests/s; without, 1.3-1.8x
-    # (README, Piper beside wyoming-piper).
+    # thread holds a core the event loop, the audio pool and the other workers need, and
+    # one preempted spinner stalls the whole section. Spinning made a lone sentence 10-15 %
+    # faster on an idle machine, but cost more than that on a busy one (with it, loaded,
+    # wyoming-verba served 0.6x wyoming-piper's requests/s; README, Piper).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # No memory arena: it keeps the largest buffers any sentence ever needed, and sentences
     # differ in length, so a long-running server's memory only grew (README, Piper).
