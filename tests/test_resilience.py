@@ -13,6 +13,7 @@ import pytest
 from wyoming.event import async_read_event
 
 from tests.client import speak
+from tests.fakes.tone_backend import Faults, ToneBackend
 
 FROZEN_TEXT = "Hello there. " + "and then " * 1100  # a first sentence, then ~10,000 chars
 
@@ -75,6 +76,31 @@ async def test_a_frozen_client_is_dropped_after_the_write_timeout(verba_server, 
         assert "read nothing for 1 s: dropping it" in caplog.text
         assert "outcome=cancelled" in caplog.text
         assert "Traceback" not in caplog.text
+    finally:
+        frozen.close()
+
+
+async def test_a_frozen_client_is_dropped_while_its_reply_waits_inside_a_sentence(
+        verba_server, caplog):
+    """The drop does not wait for the end of a sentence: here the backend hangs mid-
+    sentence (as a busy pool, the GPU or a slow network would), the sentence timeout is
+    far away, and the client that reads nothing is still dropped after --write-timeout,
+    its reply cancelled."""
+    caplog.set_level("INFO")
+    # One sentence of 2,000 words; 190 s of audio (9 MB) before the hang: more than the
+    # kernel's socket buffers hold, so the server's own buffer backs up.
+    tone = ToneBackend(faults=Faults(stall_after_words=1900))
+    srv = await verba_server("--write-timeout", "1", "--sentence-timeout", "60",
+                             "--max-text-chars", "20000", "--max-sentence-chars", "20000",
+                             backends=[tone])
+    frozen = await frozen_client(srv.server.port, "word " * 2000)
+    try:
+        assert await wait_for(lambda: tone.attempts, 5)
+        started = time.monotonic()
+        assert await wait_for(lambda: not srv.server.handlers, 10)
+        assert time.monotonic() - started < 5  # not the 60 s sentence timeout
+        assert "read nothing for 1 s: dropping it" in caplog.text
+        assert await wait_for(lambda: tone.cancelled == 1, 5)
     finally:
         frozen.close()
 

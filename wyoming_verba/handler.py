@@ -62,7 +62,8 @@ class ConnectionHandler:
     """One client. Writes never wait for the client: a reply hands its audio to the
     socket's buffer and only waits, between sentences, until the client has read it
     (`writable`), so no backend ever waits on a client's socket. A client that reads
-    nothing for --write-timeout seconds is dropped and its replies are cancelled."""
+    nothing for --write-timeout seconds is dropped and its replies are cancelled, whether
+    a reply is between sentences or waiting on a backend (`_watch_writes`)."""
 
     def __init__(
         self,
@@ -86,6 +87,8 @@ class ConnectionHandler:
         self.last_activity = time.monotonic()  # an event read or sent
         self.dropped = False
         self._outgoing: list[bytes] = []  # sent in this turn of the loop, written together
+        self._written = 0  # bytes handed to the transport
+        self._watchdog: asyncio.Task | None = None
 
     # --- writing -------------------------------------------------------------------
 
@@ -115,6 +118,33 @@ class ConnectionHandler:
         data, self._outgoing = b"".join(self._outgoing), []
         if data and not self.writer.is_closing():
             self.writer.write(data)
+            self._written += len(data)
+            if self._watchdog is None and self.writer.transport.get_write_buffer_size():
+                self._watchdog = asyncio.create_task(self._watch_writes(),
+                                                     name=f"{self.name} writes")
+
+    async def _watch_writes(self) -> None:
+        """Runs while the socket holds back data: a client that takes none of it for
+        --write-timeout is dropped. `writable` only looks between sentences; a reply can
+        wait far longer inside one (a busy pool, the GPU, a slow network backend)."""
+        limit = self.app.settings.write_timeout
+        transport = self.writer.transport
+        taken, since = -1, time.monotonic()
+        try:
+            while (held := transport.get_write_buffer_size()) and not transport.is_closing():
+                if self._written - held != taken:  # the client read something
+                    taken, since = self._written - held, time.monotonic()
+                elif time.monotonic() - since >= limit:
+                    self._drop_frozen(limit)
+                    return
+                await asyncio.sleep(min(0.25, limit / 4))
+        finally:
+            self._watchdog = None
+
+    def _drop_frozen(self, limit: float) -> None:
+        if not self.dropped:
+            _LOGGER.info("%s read nothing for %.0f s: dropping it", self.name, limit)
+        self.close(drop=True)
 
     async def writable(self) -> None:
         """Wait until the client has read what was sent (the socket's buffer is below its
@@ -125,9 +155,7 @@ class ConnectionHandler:
             async with asyncio.timeout(limit):
                 await self.writer.drain()
         except TimeoutError:
-            if not self.dropped:
-                _LOGGER.info("%s read nothing for %.0f s: dropping it", self.name, limit)
-            self.close(drop=True)
+            self._drop_frozen(limit)
             raise ConnectionResetError(f"{self.name} stopped reading") from None
 
     def error(self, text: str, code: str) -> None:
@@ -186,6 +214,8 @@ class ConnectionHandler:
         if not self.dropped:
             self._flush()
         self.writer.close()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
 
     # --- events ------------------------------------------------------------------
 
