@@ -144,7 +144,9 @@ def test_audio_chunks_are_encoded_as_the_library_encodes_them(
     """The fast chunk encoder writes the same bytes as wyoming's write_event, whatever the
     payload's length (its digit count changes the header's length) or the format."""
     audio = bytes(i % 251 for i in range(size))
-    encoded = AudioChunkEncoder(rate, width, channels).encode(audio)
+    encoder = AudioChunkEncoder(rate, width, channels)
+    assert encoder.fast  # the installed wyoming's layout is the one the template expects
+    encoded = encoder.encode(audio)
     assert encoded == encode_event(AudioChunk(rate, width, channels, audio).event())
 
 
@@ -157,3 +159,21 @@ async def test_encoded_audio_chunks_read_back_with_the_library() -> None:
         assert event is not None
         chunk = AudioChunk.from_event(event)
         assert (chunk.rate, chunk.width, chunk.channels, chunk.audio) == (24000, 2, 1, piece)
+
+
+def test_an_unforeseen_library_layout_falls_back_to_the_library(monkeypatch) -> None:
+    """A wyoming release that writes its header differently (here: payload_length first)
+    must not get our template: every chunk is then encoded by the library itself."""
+    from wyoming_verba import wire
+
+    def other_layout(event: Event) -> bytes:
+        data = json.dumps(event.data).encode()
+        header = {"payload_length": len(event.payload or b""), "type": event.type,
+                  "data_length": len(data)}
+        return json.dumps(header).encode() + b"\n" + data + (event.payload or b"")
+
+    monkeypatch.setattr(wire, "encode_event", other_layout)
+    encoder = AudioChunkEncoder(24000, 2, 1)
+    assert not encoder.fast
+    audio = b"\x01\x02" * 100
+    assert encoder.encode(audio) == other_layout(AudioChunk(24000, 2, 1, audio).event())

@@ -102,6 +102,11 @@ class AudioChunkEncoder:
             if self.encode(b"\1\2\3") != self._slow(b"\1\2\3"):  # a layout not foreseen
                 self._head = None
 
+    @property
+    def fast(self) -> bool:
+        """The template matched the library's layout (else every chunk goes the slow way)."""
+        return self._head is not None
+
     def encode(self, audio: bytes) -> bytes:
         if self._head is None or not audio:  # an empty payload has no payload_length
             return self._slow(audio)
