@@ -3,7 +3,8 @@
     python -m tools.benchmarks.resampling [--rates 22050:24000,16000:24000]
 
 For each conversion (espeak-ng and Piper make 22,050 Hz, the stream is 24 kHz by default) and
-each soxr quality, streamed in 200 ms blocks as the server does (`ResampleStream`):
+each soxr quality, streamed in 200 ms blocks through a stateful stream (`ResampleStream`), as
+the server converts:
 - passband: the largest level error of pure tones from 100 Hz to 10 kHz (speech's band; to
   90 % of the input's Nyquist frequency when that is lower);
 - image: the strongest component above the input's Nyquist frequency, relative to the tone

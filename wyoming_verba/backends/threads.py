@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from .base import CancelToken
 
 CANCEL_POLL_S = 0.05  # how often a wait looks at a CancelToken (a thread event)
-MAX_MERGED = 8  # items merged into one at most (espeak-ng: 8 blocks of 200 ms)
+MAX_MERGED = 8  # items merged into one at most (espeak-ng: 8 blocks of 1 s)
 
 
 async def wait_cancellable(task: asyncio.Future, limit: float, cancel: CancelToken) -> Any:
