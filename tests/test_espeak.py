@@ -160,12 +160,12 @@ async def test_speaker_is_ignored(backend: EspeakBackend) -> None:
     assert same_speech(samples(plain), samples(other))
 
 
-async def test_concurrent_syntheses_are_serialised(backend: EspeakBackend) -> None:
+async def test_concurrent_syntheses_never_mix(backend: EspeakBackend) -> None:
     texts = [SHORT, LONG, "Guten Tag.", "The garage door is open."]
     voices = [backend.default_voice, backend.default_voice, backend.find_voice("de"),
               backend.find_voice("en-gb")]
     sequential = [samples(await speak(backend, t, v)) for t, v in zip(texts, voices, strict=True)]
-    other = EspeakBackend(Settings())  # a second instance shares the one library thread
+    other = EspeakBackend(Settings())  # a second instance shares the engines and threads
     await other.start()
     runners = [speak(backend if i % 2 else other, t, v)
                for i, (t, v) in enumerate(zip(texts, voices, strict=True))]
