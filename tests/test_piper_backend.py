@@ -236,7 +236,7 @@ async def test_at_most_max_loaded_voices_stay_loaded(tmp_path):
 
 
 def test_worker_plan():
-    """(workers, threads of the solo session): one narrow worker per core."""
+    """(workers, intra-op threads of the session they share): a worker per core."""
     assert worker_plan(1) == (1, 1)
     assert worker_plan(2) == (2, 2)
     assert worker_plan(8) == (8, 4)
@@ -244,56 +244,33 @@ def test_worker_plan():
     assert worker_plan(None) == (1, 1)
 
 
-async def test_a_sentence_alone_runs_on_the_solo_session_others_share(tmp_path, monkeypatch):
-    """With two cores: a sentence with nothing else running or queued takes the wide
-    solo session (two threads); sentences that overlap run on the shared
-    one-thread session, one per worker, at the same time."""
+async def test_sentences_of_different_replies_run_side_by_side(tmp_path, monkeypatch):
+    """With two cores, two workers run two replies' sentences at the same time on the
+    voice's one session (two intra-op threads), instead of one waiting for the other."""
     from wyoming_verba.backends.piper import backend as piper_module
 
     monkeypatch.setattr(piper_module, "_cpu_count", lambda: 2)
     b = await started(tmp_path)
     try:
-        loaded = b._loaded[BUNDLED_VOICE]
-        assert loaded.solo is not None and loaded.solo is not loaded.voice
-        options = {name: v.session.get_session_options()
-                   for name, v in (("shared", loaded.voice), ("solo", loaded.solo))}
-        assert options["shared"].intra_op_num_threads == 1
-        assert options["solo"].intra_op_num_threads == 2
-        used: list[tuple[str, str, float, float]] = []
-        for name, voice in (("shared", loaded.voice), ("solo", loaded.solo)):
-            def spy(*args, _run=voice.phoneme_ids_to_audio, _name=name, **kw):
-                start = time.monotonic()
-                try:
-                    return _run(*args, **kw)
-                finally:
-                    used.append((_name, threading.current_thread().name, start,
-                                 time.monotonic()))
-            monkeypatch.setattr(voice, "phoneme_ids_to_audio", spy)
-        await say(b, "The kitchen light is on.")
-        assert [u[0] for u in used] == ["solo"]
-        used.clear()
-        await asyncio.gather(*(say(b, f"The lamp in room number {i} is on now.")
-                               for i in range(4)))
-        shared = [u for u in used if u[0] == "shared"]
-        assert len(used) == 4 and len(shared) >= 3
-        assert len({u[1] for u in shared}) == 2  # both workers
-        assert any(a[2] < b[3] and b[2] < a[3] for a in shared for b in shared if a is not b)
+        voice = b._loaded[BUNDLED_VOICE].voice
+        assert voice.session.get_session_options().intra_op_num_threads == 2
+        spans: list[tuple[str, float, float]] = []
+
+        def timed(*args, _run=voice.phoneme_ids_to_audio, **kw):
+            start = time.monotonic()
+            try:
+                return _run(*args, **kw)
+            finally:
+                spans.append((threading.current_thread().name, start, time.monotonic()))
+
+        monkeypatch.setattr(voice, "phoneme_ids_to_audio", timed)
+        replies = await asyncio.gather(*(say(b, f"The lamp in room number {i} is on now.")
+                                         for i in range(4)))
+        assert all(samples(r).size > RATE for r in replies)
+        assert len({name for name, _, _ in spans}) == 2  # both workers
+        assert any(a[1] < c[2] and c[1] < a[2] for a in spans for c in spans if a is not c)
     finally:
         await b.stop()
-
-
-def test_the_pool_knows_when_a_job_runs_alone():
-    pool = SentencePool(2)
-    gate, seen = threading.Event(), []
-    try:
-        assert pool.submit(0.0, pool.alone).result(timeout=10) is True
-        blocker = pool.submit(0.0, gate.wait)
-        seen.append(pool.submit(1.0, pool.alone).result(timeout=10))  # beside the blocker
-        gate.set()
-        blocker.result(timeout=10)
-        assert seen == [False]
-    finally:
-        pool.shutdown()
 
 
 class SpareBackend(Backend):
@@ -323,8 +300,7 @@ async def test_audio_matches_piper_and_takes_one_turn_per_sentence(tmp_path, mon
     text = "Turn on the porch light. Then lock the back door!"
     try:
         ours = await say(backend, text)
-        loaded = backend._loaded[BUNDLED_VOICE]
-        voice = loaded.solo or loaded.voice  # each sentence ran alone: the solo session
+        voice = backend._loaded[BUNDLED_VOICE].voice
         config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
         theirs = [c.audio_int16_bytes for c in voice.synthesize(text, config)]
     finally:

@@ -5,12 +5,11 @@ event loop (so `describe` stays instant), and every job is ONE sentence, run by 
 deadline-ordered `SentencePool` (see `pool`): a newcomer's first sentence overtakes the
 rest of a long reply, and the long reply still gets each sentence before it is needed.
 
-Pool shape: one worker per core (up to 8), each running its sentence on one thread of the
-voice's shared onnxruntime session: under load, narrow workers in parallel serve the most
-sentences (two threads on one sentence made it only 15 % faster for 45 % more CPU). A
-sentence that runs alone, nothing else running or queued, takes the voice's solo session
-instead: min(cores, 4) threads on that one sentence, for the earliest audio when the server
-is quiet (measurements in the README's Piper section).
+Pool shape: one worker per core (up to 8), all running their sentences on the voice's one
+onnxruntime session with min(cores, 4) intra-op threads: a sentence alone gets every thread
+(its earliest audio), and under load the workers' sentences run side by side instead of
+queueing for one wide worker (two threads on one sentence made it only 15 % faster for 45 %
+more CPU). Measurements in the README's Piper section.
 
 A voice named but missing is downloaded in the background (`download`); the request
 waits --piper-download-wait seconds for it, then raises BackendBusy so the chain lets the
@@ -25,7 +24,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -78,8 +77,7 @@ class VoiceBroken(VoiceNotFound):
 
 
 def worker_plan(cores: int | None) -> tuple[int, int]:
-    """(workers, intra-op threads of the solo session) for this many cores; 1 thread = no
-    solo session (the shared one is as wide)."""
+    """(workers, intra-op threads of a voice's session) for this many cores."""
     cores = max(1, cores or 1)
     return min(cores, MAX_WORKERS), min(cores, MAX_SOLO_THREADS)
 
@@ -87,8 +85,7 @@ def worker_plan(cores: int | None) -> tuple[int, int]:
 @dataclass
 class _Loaded:
     files: VoiceFiles
-    voice: Any  # piper.PiperVoice (imported lazily: piper is an optional extra), shared
-    solo: Any | None = None  # the same voice on a wider session (see the top)
+    voice: Any  # piper.PiperVoice (imported lazily: piper is an optional extra)
 
 
 @dataclass
@@ -162,7 +159,7 @@ class PiperBackend(Backend):
             if self.default_voice is None:  # that was the only voice
                 raise BackendUnavailable(str(exc), backend=self.name) from exc
             _LOGGER.error("%s", exc)
-        _LOGGER.info("Piper ready: voice %s, %d worker(s), %d thread(s) for a sentence alone, %s",
+        _LOGGER.info("Piper ready: voice %s, %d worker(s) on %d thread(s), %s",
                      self.default_voice.name if self.default_voice else "-",
                      self._workers, self._threads, self._providers[0])
 
@@ -245,8 +242,8 @@ class PiperBackend(Backend):
         # under load) just to learn it was the last.
         pending: list[list[str]] | None = None
         while pending is None or pending:
-            job = pool.submit(reply_deadline(reply), _speak_next, loaded, pool.alone, text,
-                              pending, config, cancel)
+            job = pool.submit(reply_deadline(reply), _speak_next, loaded.voice, text, pending,
+                              config, cancel)
             waiting = asyncio.wrap_future(job)
             try:
                 # Queued behind other replies' sentences is waiting, not hanging: an empty
@@ -317,11 +314,7 @@ class PiperBackend(Backend):
         if reason is not None:
             raise VoiceBroken(reason, backend=self.name)
         try:
-            voice = await asyncio.to_thread(_load_voice, files, self._providers, 1)
-            solo = None
-            if self._threads > 1 and self._providers[0] == "CPUExecutionProvider":
-                solo = await asyncio.to_thread(_load_voice, files, self._providers,
-                                               self._threads)
+            voice = await asyncio.to_thread(_load_voice, files, self._providers, self._threads)
         except Exception as exc:  # onnxruntime raises its own types for bad models
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             reason = (
@@ -338,7 +331,7 @@ class PiperBackend(Backend):
             raise VoiceBroken(reason, backend=self.name) from exc
         _LOGGER.info("loaded Piper voice %s (%d Hz, %d speaker(s))", files.name,
                      files.sample_rate, max(1, len(files.speakers)))
-        return _Loaded(files, voice, solo)
+        return _Loaded(files, voice)
 
     def _broken_reason(self, files: VoiceFiles) -> str | None:
         known = self._broken.get(files.model)
@@ -416,15 +409,12 @@ class PiperBackend(Backend):
 
 
 def _speak_next(
-    loaded: _Loaded, alone: Callable[[], bool], text: str, pending: list[list[str]] | None,
-    config: Any, cancel: CancelToken,
+    voice: Any, text: str, pending: list[list[str]] | None, config: Any, cancel: CancelToken
 ) -> tuple[bytes, list[list[str]]]:
     """Speak the next sentence (one pool job): (its audio, the sentences still to speak).
-    `pending` None = phonemize `text` first (piper splits it into sentences). On the solo
-    session when `alone()` says nothing else runs or waits."""
+    `pending` None = phonemize `text` first (piper splits it into sentences)."""
     if cancel.cancelled:  # cancelled while queued: give the turn to someone else
         raise SynthesisCancelled("synthesis cancelled")
-    voice = loaded.solo if loaded.solo is not None and alone() else loaded.voice
     try:
         if pending is None:
             pending = [phonemes for phonemes in voice.phonemize(text) if phonemes]
@@ -460,7 +450,9 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     # thread holds a core the event loop, the audio pool and the other workers need, and
     # one preempted spinner stalls the whole section. Spinning made a lone sentence 10-15 %
     # faster on an idle machine, but cost more than that on a busy one (with it, loaded,
-    # wyoming-verba served 0.6x wyoming-piper's requests/s; README, Piper).
+    # wyoming-verba served 0.6x wyoming-piper's requests/s; README, Piper). The session is
+    # shared by all workers: concurrent runs are safe, and one session holds one copy of
+    # the model (a second, narrower session cost ~90 MB idle and ~125 MB more under load).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # No memory arena: it keeps the largest buffers any sentence ever needed, and sentences
     # differ in length, so a long-running server's memory only grew (README, Piper).

@@ -35,7 +35,6 @@ class SentencePool:
         self._order = itertools.count()
         self._ready = threading.Condition()
         self._closed = False
-        self._running = 0  # jobs being run by a worker now
         self._threads = [
             threading.Thread(target=self._work, name=f"piper-{i}", daemon=True)
             for i in range(workers)
@@ -77,21 +76,11 @@ class SentencePool:
                 if self._closed:
                     return
                 _due, _n, future, job = heapq.heappop(self._queue)
-                self._running += 1
+            if not future.set_running_or_notify_cancel():
+                continue  # the request went away while queued
             try:
-                if not future.set_running_or_notify_cancel():
-                    continue  # the request went away while queued
-                try:
-                    future.set_result(job())
-                except BaseException as exc:
-                    future.set_exception(exc)
-            finally:
-                with self._ready:
-                    self._running -= 1
-
-    def alone(self) -> bool:
-        """Called by a running job: is it the only one, with nothing queued behind it?"""
-        with self._ready:
-            return self._running <= 1 and not self._queue
+                future.set_result(job())
+            except BaseException as exc:
+                future.set_exception(exc)
 
 
