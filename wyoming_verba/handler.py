@@ -12,6 +12,8 @@ import asyncio
 import enum
 import functools
 import logging
+import struct
+import sys
 import time
 
 from wyoming.error import Error
@@ -35,6 +37,15 @@ from .reply import Reply
 from .wire import AudioChunkEncoder, ProtocolError, encode_event, read_event
 
 _LOGGER = logging.getLogger(__name__)
+
+
+if sys.platform == "linux":  # bytes in a socket's send queue the peer has not acknowledged
+    import fcntl
+    import termios
+
+    _OUTQ: int | None = termios.TIOCOUTQ
+else:
+    _OUTQ = None
 
 
 @functools.cache
@@ -131,9 +142,9 @@ class ConnectionHandler:
         transport = self.writer.transport
         taken, since = -1, time.monotonic()
         try:
-            while (held := transport.get_write_buffer_size()) and not transport.is_closing():
-                if self._written - held != taken:  # the client read something
-                    taken, since = self._written - held, time.monotonic()
+            while transport.get_write_buffer_size() and not transport.is_closing():
+                if self._taken() != taken:  # the client read something
+                    taken, since = self._taken(), time.monotonic()
                 elif time.monotonic() - since >= limit:
                     self._drop_frozen(limit)
                     return
@@ -148,15 +159,35 @@ class ConnectionHandler:
 
     async def writable(self) -> None:
         """Wait until the client has read what was sent (the socket's buffer is below its
-        high-water mark). A client that reads nothing for --write-timeout is dropped."""
+        high-water mark). A client that reads nothing for --write-timeout is dropped; one
+        that reads slowly is waited for."""
         limit = self.app.settings.write_timeout
         self._flush()
-        try:
-            async with asyncio.timeout(limit):
-                await self.writer.drain()
-        except TimeoutError:
-            self._drop_frozen(limit)
-            raise ConnectionResetError(f"{self.name} stopped reading") from None
+        taken = self._taken()
+        while True:
+            try:
+                async with asyncio.timeout(limit):
+                    await self.writer.drain()
+                return
+            except TimeoutError:
+                if self._taken() == taken:
+                    self._drop_frozen(limit)
+                    raise ConnectionResetError(f"{self.name} stopped reading") from None
+                taken = self._taken()
+
+    def _taken(self) -> int:
+        """Bytes the client's side has taken so far: handed to the transport, minus what
+        the transport holds back and what the kernel has not had acknowledged. The kernel's
+        queue counts: it holds megabytes and only hands the transport more once a third of
+        it is free, so a slow reader looks stuck to the transport for many seconds."""
+        held = self.writer.transport.get_write_buffer_size()
+        sock = self.writer.get_extra_info("socket")
+        if _OUTQ is not None and sock is not None:
+            try:
+                held += struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0" * 4))[0]
+            except (OSError, ValueError):  # not a TCP socket (stdio), or already closed
+                pass
+        return self._written - held
 
     def error(self, text: str, code: str) -> None:
         _LOGGER.warning("%s: %s (%s)", self.name, text, code)
