@@ -134,6 +134,12 @@ async def test_a_slow_reader_is_not_dropped(verba_server):
             received += chunk
             await asyncio.sleep(0.002)
         assert len(received) > 8_000_000 and tone.cancelled == 0
+        # Having read everything, it may stay quiet as long as it likes: nothing is held
+        # back for it, so nothing times out (only --idle-timeout ends an idle connection).
+        await asyncio.sleep(1.5)
+        await loop.sock_sendall(sock, _line({"type": "ping"}))
+        pong = await asyncio.wait_for(loop.sock_recv(sock, 4096), 5)
+        assert b'"pong"' in pong
     finally:
         sock.close()
 
