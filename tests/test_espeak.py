@@ -178,7 +178,7 @@ async def test_two_engines_speak_two_sentences_at_once(monkeypatch: pytest.Monke
     """With two cores, two copies of the library each speak a sentence on their own
     thread at the same time, in different voices, and neither's audio is disturbed by the
     other's (one copy's globals shared by two threads would garble both)."""
-    monkeypatch.setattr(espeak_module, "_cpu_count", lambda: 2)
+    monkeypatch.setattr(espeak_module, "cpu_count", lambda: 2)
     b = EspeakBackend(Settings())
     await b.start()
     try:
@@ -215,7 +215,7 @@ async def test_one_engine_when_a_copy_does_not_load(monkeypatch: pytest.MonkeyPa
             raise OSError("no room for a copy")
         return real(lib_path, data_path, index)
 
-    monkeypatch.setattr(espeak_module, "_cpu_count", lambda: 4)
+    monkeypatch.setattr(espeak_module, "cpu_count", lambda: 4)
     monkeypatch.setattr(espeak_module, "load_engine", only_the_first)
     b = EspeakBackend(Settings())
     await b.start()

@@ -249,7 +249,7 @@ async def test_sentences_of_different_replies_run_side_by_side(tmp_path, monkeyp
     voice's one session (two intra-op threads), instead of one waiting for the other."""
     from wyoming_verba.backends.piper import backend as piper_module
 
-    monkeypatch.setattr(piper_module, "_cpu_count", lambda: 2)
+    monkeypatch.setattr(piper_module, "cpu_count", lambda: 2)
     b = await started(tmp_path)
     try:
         voice = b._loaded[BUNDLED_VOICE].voice

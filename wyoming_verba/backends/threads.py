@@ -6,6 +6,7 @@ output through `stream_from_thread`; network backends wait with `wait_cancellabl
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterator
@@ -31,6 +32,15 @@ async def wait_cancellable(task: asyncio.Future, limit: float, cancel: CancelTok
             raise TimeoutError
         await asyncio.wait({task}, timeout=min(left, CANCEL_POLL_S))
     return task.result()
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (its affinity, where the OS has one): how many
+    sentences a CPU backend can usefully run at once."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """An HTTP response as a reply's `Outbox`: `reply.Reply` hands it Wyoming events
-(audio-start, audio-chunk*, audio-stop, or an error) without waiting, exactly as it hands
-them to a Wyoming connection; the response's writer takes them from here at the client's
+(audio-start, audio-stop, or an error) and its PCM (`send_audio`) without waiting, exactly
+as it hands them to a Wyoming connection; the response's writer takes them from here at the client's
 pace. Between sentences the reply waits (`writable`) until the client has taken what was
 sent, so a slow reader holds no backend and a reader that stops is dropped."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.audio import AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
 
@@ -42,9 +42,7 @@ class HttpOutbox:
     def send(self, event: Event) -> None:
         if self._closed:
             raise ConnectionResetError("the HTTP client went away")
-        if AudioChunk.is_type(event.type):
-            self._audio += AudioChunk.from_event(event).audio
-        elif AudioStart.is_type(event.type):
+        if AudioStart.is_type(event.type):
             self._started = True
         elif AudioStop.is_type(event.type):
             self._ended = True

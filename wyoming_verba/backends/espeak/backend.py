@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
@@ -27,7 +26,7 @@ from ..base import (
     Voice,
     VoiceNotFound,
 )
-from ..threads import stream_from_thread
+from ..threads import cpu_count, stream_from_thread
 from .library import Engine, engine_count, espeak_executor, library_paths, load_engine
 from .voices import VoiceEntry
 
@@ -41,8 +40,7 @@ class EspeakBackend(Backend):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._engine: Engine | None = None  # engine 0: voices and rate
-        self._engines: list[Engine] = []
+        self._engines: list[Engine] = []  # engine 0 lists the voices and sets the rate
         self._free: asyncio.Queue[int] = asyncio.Queue()  # indexes of idle engines
         self._entries: dict[str, VoiceEntry] = {}
 
@@ -59,9 +57,8 @@ class EspeakBackend(Backend):
             raise BackendUnavailable(
                 f"espeak-ng failed to start: {exc}", backend=self.name
             ) from exc
-        self._engine = engine
         self._engines = [engine]
-        for index in range(1, engine_count(_cpu_count())):
+        for index in range(1, engine_count(cpu_count())):
             try:
                 self._engines.append(await loop.run_in_executor(
                     espeak_executor(index), load_engine, lib_path, data_path, index))
@@ -81,6 +78,10 @@ class EspeakBackend(Backend):
                 "espeak voice %r not found; using %s", self.settings.espeak_voice,
                 self.default_voice.name if self.default_voice else "none",
             )
+
+    @property
+    def _engine(self) -> Engine | None:
+        return self._engines[0] if self._engines else None
 
     @property
     def sample_rate(self) -> int:
@@ -149,13 +150,6 @@ class EspeakBackend(Backend):
 
     async def stop(self) -> None:
         # The library and its thread are process-wide (other instances may use them).
-        self._engine = None
         self._engines = []
         self._entries = {}
 
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -47,6 +46,7 @@ from ..base import (
     VoiceNotFound,
     find_voice_for_language,
 )
+from ..threads import cpu_count
 from .download import DownloadProgress, VoiceDownloader
 from .pool import SentencePool, reply_deadline
 from .voices import (
@@ -63,7 +63,7 @@ from .voices import (
 _LOGGER = logging.getLogger(__name__)
 
 MAX_WORKERS = 8
-MAX_SOLO_THREADS = 4  # wider sessions stop scaling
+MAX_THREADS = 4  # intra-op threads of a session: wider ones stop scaling
 STOP_JOIN_S = 0.5  # how long stop() waits for a sentence in synthesis (shutdown is bounded)
 WARMUP_TEXT = "Hello."
 
@@ -79,7 +79,7 @@ class VoiceBroken(VoiceNotFound):
 def worker_plan(cores: int | None) -> tuple[int, int]:
     """(workers, intra-op threads of a voice's session) for this many cores."""
     cores = max(1, cores or 1)
-    return min(cores, MAX_WORKERS), min(cores, MAX_SOLO_THREADS)
+    return min(cores, MAX_WORKERS), min(cores, MAX_THREADS)
 
 
 @dataclass
@@ -105,7 +105,7 @@ class PiperBackend(Backend):
         dirs = settings.data_dirs or (settings.data_dir,)
         self._dirs = VoiceDirectory(tuple(Path(d) for d in dirs))
         self._downloader = VoiceDownloader(settings.piper_download_url, settings.data_dir)
-        self._workers, self._threads = worker_plan(_cpu_count())
+        self._workers, self._threads = worker_plan(cpu_count())
         self._keepalive_s = max(0.05, settings.sentence_timeout / 4)
         self._pool: SentencePool | None = None
         self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
@@ -497,13 +497,6 @@ def _catalogue_voice(name: str, entry: dict[str, Any]) -> Voice:
 
 def _downloadable(name: str) -> Voice:
     return Voice(name, (language_from_name(name),), "downloaded on first use", installed=False)
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _log_download_result(task: asyncio.Task[VoiceFiles]) -> None:
