@@ -136,8 +136,8 @@ class ConnectionHandler:
 
     async def _watch_writes(self) -> None:
         """Runs while the socket holds back data: a client that takes none of it for
-        --write-timeout is dropped. `writable` only looks between sentences; a reply can
-        wait far longer inside one (a busy pool, the GPU, a slow network backend)."""
+        --write-timeout is dropped, whether its reply is between sentences (`writable`) or
+        waiting inside one (a busy pool, the GPU, a slow network backend)."""
         limit = self.app.settings.write_timeout
         transport = self.writer.transport
         taken, since = -1, time.monotonic()
@@ -159,21 +159,13 @@ class ConnectionHandler:
 
     async def writable(self) -> None:
         """Wait until the client has read what was sent (the socket's buffer is below its
-        high-water mark). A client that reads nothing for --write-timeout is dropped; one
-        that reads slowly is waited for."""
-        limit = self.app.settings.write_timeout
+        high-water mark). A slow reader is waited for; one that reads nothing for
+        --write-timeout is dropped by `_watch_writes`, which runs whenever the buffer
+        holds anything, and that ends this wait too."""
         self._flush()
-        taken = self._taken()
-        while True:
-            try:
-                async with asyncio.timeout(limit):
-                    await self.writer.drain()
-                return
-            except TimeoutError:
-                if self._taken() == taken:
-                    self._drop_frozen(limit)
-                    raise ConnectionResetError(f"{self.name} stopped reading") from None
-                taken = self._taken()
+        await self.writer.drain()
+        if self.dropped:
+            raise ConnectionResetError(f"{self.name} stopped reading")
 
     def _taken(self) -> int:
         """Bytes the client's side has taken so far: handed to the transport, minus what
