@@ -9,7 +9,7 @@ import wave
 
 import numpy as np
 import pytest
-from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.audio import AudioStart, AudioStop
 from wyoming.error import Error
 
 from tests.fakes.tone_backend import dominant_frequency, tone
@@ -84,15 +84,11 @@ def test_time_stretch_keeps_the_pitch_and_streams_like_one_shot(speed):
 # --- the Outbox ------------------------------------------------------------------------
 
 
-def chunk(pcm: bytes) -> AudioChunk:
-    return AudioChunk(RATE, 2, 1, pcm)
-
-
 async def test_outbox_hands_the_writer_everything_and_waits_for_it():
     outbox = HttpOutbox(write_timeout=5)
     outbox.send(AudioStart(RATE, 2, 1).event())
-    outbox.send(chunk(b"ab").event())
-    outbox.send(chunk(b"cd").event())
+    outbox.send_audio(b"ab")
+    outbox.send_audio(b"cd")
     waiting = asyncio.create_task(outbox.writable())
     await asyncio.sleep(0.01)
     assert not waiting.done()  # the client has not taken it yet
@@ -106,11 +102,11 @@ async def test_outbox_hands_the_writer_everything_and_waits_for_it():
 
 async def test_outbox_drops_a_client_that_takes_nothing():
     outbox = HttpOutbox(write_timeout=0.05)
-    outbox.send(chunk(b"ab").event())
+    outbox.send_audio(b"ab")
     with pytest.raises(ConnectionResetError, match="stopped reading"):
         await outbox.writable()
     with pytest.raises(ConnectionResetError):
-        outbox.send(chunk(b"cd").event())
+        outbox.send_audio(b"cd")
 
 
 async def test_outbox_passes_an_error_on():
