@@ -7,8 +7,9 @@ Both servers run as subprocesses with their defaults (ours: `--backend piper` or
 `--backend espeak`, output at 24 kHz). Each round measures every concurrency level on
 both, the server measured first alternating between rounds, so background load on a shared
 machine hits both alike; the table shows the median of the rounds (see loadgen.py for what
-a request is). `--rss` adds a memory check of ours: RSS after a warm-up and after 1,000
-more requests.
+a request is). `--rss` adds a memory check of ours: RSS at rest (REST_S after the load)
+after a warm-up and after every 200 of 1,000 more requests (20 clients); `--rounds 0
+--rss` runs the memory check alone.
 
 wyoming-piper runs from its own virtualenv (--peer-venv, default .peer in the repository),
 created with `python3 -m venv .peer && .peer/bin/pip install wyoming-piper==2.5.2
@@ -29,6 +30,7 @@ from tools.benchmarks.loadgen import ROOT, free_port, ours, rss_mb, run_load, se
 from tools.benchmarks.piper_vs_wyoming_piper import VOICE, ensure_peer, voice_dir
 from wyoming_verba.backends.espeak.library import BUFFER_MS
 
+REST_S = 3.0  # RSS is read this long after a load: Piper's pool trims when idle for 2 s
 COLUMNS = ["req_per_s", "first_audio_p50_ms", "first_audio_p99_ms", "underrun_p50_ms",
            "underrun_p99_ms", "describe_p99_ms", "describe_max_ms", "errors"]
 
@@ -77,7 +79,7 @@ async def measure(pair: str, clients_list: list[int], rounds: int, peer_venv: Pa
                                       if k in COLUMNS), file=sys.stderr, flush=True)
         offset += 1000
     out: dict = {"pair": pair, "rounds": rounds, "medians": {}, "runs": runs}
-    for name in names:
+    for name in names if rounds else []:
         out["medians"][name] = {
             clients: {col: statistics.median(r[col] for r in runs[name][clients])
                       for col in COLUMNS}
@@ -88,16 +90,22 @@ async def measure(pair: str, clients_list: list[int], rounds: int, peer_venv: Pa
         command = servers["wyoming-verba"](port)
         async with serve("wyoming-verba", command, port, logs / "rss.log") as server:
             await run_load(server.uri, 20, 5)  # warm-up: 100 requests
-            before = rss_mb(server.process.pid)
-            await run_load(server.uri, 20, 50, offset=2000)  # 1,000 requests
-            after = rss_mb(server.process.pid)
-        out["rss"] = {"after_warm_up_mb": round(before, 1), "after_1000_mb": round(after, 1),
-                      "growth_mb": round(after - before, 1)}
+            series = []
+            for batch in range(6):
+                if batch:
+                    await run_load(server.uri, 20, 10, offset=2000 + 200 * batch)
+                await asyncio.sleep(REST_S)
+                series.append(round(rss_mb(server.process.pid), 1))
+        out["rss"] = {"after_warm_up_mb": series[0], "after_1000_mb": series[-1],
+                      "growth_mb": round(series[-1] - series[0], 1),
+                      "every_200_mb": series}
     return out
 
 
 def table(result: dict) -> str:
     names = list(result["medians"])
+    if not names:  # --rounds 0: the memory check alone
+        return f"RSS of wyoming-verba: {result.get('rss')}"
     head = ["clients", "server", "req/s", "first audio p50 ms", "p99 ms", "underrun p50 ms",
             "underrun p99 ms", "describe p99 ms", "describe max ms", "errors"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -13,8 +13,10 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..base import BackendUnavailable
+from ..memory import release_freed_memory
 
 MAX_DEFER_S = 2.0  # longest a later sentence yields to other replies' first sentences
+IDLE_TRIM_S = 2.0  # no sentence for this long after some work: free memory goes back
 
 
 def reply_deadline(reply: dict[str, float]) -> float:
@@ -28,13 +30,20 @@ def reply_deadline(reply: dict[str, float]) -> float:
 class SentencePool:
     """Worker threads that always take the queued sentence with the earliest deadline
     (ties: first come, first served). A reply's first sentence is due at once, so it
-    overtakes the later sentences of replies whose clients still have audio to play."""
+    overtakes the later sentences of replies whose clients still have audio to play.
+    When it has been idle for `idle_trim` seconds after some work, one worker hands the
+    memory those sentences freed back to the OS (`release_freed_memory`)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, idle_trim: float = IDLE_TRIM_S,
+                 trim: Callable[[], object] = release_freed_memory) -> None:
         self._queue: list[tuple[float, int, Future, Callable[[], Any]]] = []
         self._order = itertools.count()
         self._ready = threading.Condition()
         self._closed = False
+        self._idle_trim = idle_trim
+        self._trim = trim
+        self._busy = 0  # workers inside a job
+        self._worked = False  # a job ended since the last trim
         self._threads = [
             threading.Thread(target=self._work, name=f"piper-{i}", daemon=True)
             for i in range(workers)
@@ -72,15 +81,31 @@ class SentencePool:
         while True:
             with self._ready:
                 while not self._queue and not self._closed:
-                    self._ready.wait()
+                    if self._ready.wait(self._idle_trim) or not self._idle():
+                        continue
+                    self._worked = False  # this worker trims; the others go on waiting
+                    self._ready.release()  # trimming takes milliseconds: submit() must not wait
+                    try:
+                        self._trim()
+                    finally:
+                        self._ready.acquire()
                 if self._closed:
                     return
                 _due, _n, future, job = heapq.heappop(self._queue)
-            if not future.set_running_or_notify_cancel():
-                continue  # the request went away while queued
+                self._busy += 1
             try:
-                future.set_result(job())
-            except BaseException as exc:
-                future.set_exception(exc)
+                if future.set_running_or_notify_cancel():  # else the request went away
+                    try:
+                        future.set_result(job())
+                    except BaseException as exc:
+                        future.set_exception(exc)
+            finally:
+                with self._ready:
+                    self._busy -= 1
+                    self._worked = True
+
+    def _idle(self) -> bool:
+        """Work was done since the last trim, and none is queued or running now."""
+        return self._worked and not self._queue and not self._busy and not self._closed
 
 
