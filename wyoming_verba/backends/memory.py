@@ -20,7 +20,7 @@ def _find_trim() -> Callable[[int], int] | None:
         libc = ctypes.CDLL(None)  # the C library this process already uses
     except OSError:
         return None
-    trim = getattr(libc, "malloc_trim", None)  # glibc has it; musl does not need it
+    trim = getattr(libc, "malloc_trim", None)  # glibc has it; musl has none
     if trim is None:
         return None
     trim.argtypes = [ctypes.c_size_t]
