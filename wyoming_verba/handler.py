@@ -143,8 +143,9 @@ class ConnectionHandler:
         taken, since = -1, time.monotonic()
         try:
             while transport.get_write_buffer_size() and not transport.is_closing():
-                if self._taken() != taken:  # the client read something
-                    taken, since = self._taken(), time.monotonic()
+                now_taken = self._taken()  # one look at the kernel's queue per round
+                if now_taken != taken:  # the client read something
+                    taken, since = now_taken, time.monotonic()
                 elif time.monotonic() - since >= limit:
                     self._drop_frozen(limit)
                     return

@@ -1,8 +1,8 @@
 """An HTTP response as a reply's `Outbox`: `reply.Reply` hands it Wyoming events
 (audio-start, audio-stop, or an error) and its PCM (`send_audio`) without waiting, exactly
-as it hands them to a Wyoming connection; the response's writer takes them from here at the client's
-pace. Between sentences the reply waits (`writable`) until the client has taken what was
-sent, so a slow reader holds no backend and a reader that stops is dropped."""
+as it hands them to a Wyoming connection; the response's writer takes them from here at
+the client's pace. Between sentences the reply waits (`writable`) until the client has
+taken what was sent, so a slow reader holds no backend and a reader that stops is dropped."""
 
 from __future__ import annotations
 
