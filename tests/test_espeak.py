@@ -228,6 +228,48 @@ async def test_one_engine_when_a_copy_does_not_load(monkeypatch: pytest.MonkeyPa
         await b.stop()
 
 
+async def test_engine_is_free_once_its_blocks_are_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reply still shaping and sending one sentence does not hold the engine: with one
+    engine, the next sentence starts as soon as espeak-ng has made the first one's blocks,
+    not once its reply has taken them all (the engine sat idle meanwhile under load)."""
+    monkeypatch.setattr(espeak_module, "cpu_count", lambda: 1)
+    b = EspeakBackend(Settings())
+    await b.start()
+    try:
+        assert len(b._engines) == 1
+        text = " ".join([LONG] * 3)
+        whole = samples(await speak(b, text))
+        reference = samples(await speak(b, SHORT))
+        slow = b.synthesize(text, b.default_voice, None, Utterance("slow"))
+        first = await slow.__anext__()  # a reader that took one block and went quiet
+        quick = await asyncio.wait_for(speak(b, SHORT), timeout=10)
+        assert same_speech(samples(quick), reference)
+        rest = [first] + [chunk async for chunk in slow]  # the slow reader still gets it all
+        assert same_speech(samples(rest), whole)
+        assert b._free.qsize() == 1  # released once, not twice
+    finally:
+        await b.stop()
+
+
+async def test_engine_released_once_when_the_reader_leaves_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(espeak_module, "cpu_count", lambda: 1)
+    b = EspeakBackend(Settings())
+    await b.start()
+    try:
+        stream = b.synthesize(" ".join([LONG] * 10), b.default_voice, None, Utterance("x"))
+        await stream.__anext__()
+        await stream.aclose()  # gone while espeak-ng may still be speaking
+        # The next sentence runs after the cut-off producer on the engine's one thread,
+        # so that producer's own release has come in by the time it is spoken.
+        reference = samples(await speak(b, SHORT))
+        assert b._free.qsize() == 1
+        runs = await asyncio.gather(*(speak(b, SHORT) for _ in range(3)))
+        assert all(same_speech(samples(r), reference) for r in runs)
+    finally:
+        await b.stop()
+
+
 class CancelAfter(CancelToken):
     """Reports cancelled after `checks` looks: the audio callback looks once per block."""
 

@@ -128,10 +128,23 @@ class EspeakBackend(Backend):
             return
         index = await self._free.get()  # every engine busy: wait for the first one free
         engine = self._engines[index]
+        loop = asyncio.get_running_loop()
+        released = False
+
+        def release() -> None:  # once: when espeak-ng is done, or when we stop listening
+            nonlocal released
+            if not released:
+                released = True
+                self._free.put_nowait(index)
 
         def produce(emit: Callable[[bytes], None], should_stop: Callable[[], bool]) -> None:
             # espeak's callback hands each block to `emit` and aborts once `should_stop`.
-            engine.speak(text, entry.identifier, emit, should_stop)
+            try:
+                engine.speak(text, entry.identifier, emit, should_stop)
+            finally:
+                # The engine is free as soon as its blocks are made, not once the reply
+                # has shaped and sent them all.
+                loop.call_soon_threadsafe(release)
 
         try:
             # The engine's own single thread: a producer still winding down after a
@@ -146,7 +159,7 @@ class EspeakBackend(Backend):
         except Exception as exc:
             raise BackendError(f"espeak-ng failed: {exc}", backend=self.name) from exc
         finally:
-            self._free.put_nowait(index)
+            release()
 
     async def stop(self) -> None:
         # The library and its thread are process-wide (other instances may use them).
