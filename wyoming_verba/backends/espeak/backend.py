@@ -10,6 +10,7 @@ sentence); lengths differ by a few samples. espeak-ng is GPL-3 (loaded dynamical
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
@@ -144,7 +145,8 @@ class EspeakBackend(Backend):
             finally:
                 # The engine is free as soon as its blocks are made, not once the reply
                 # has shaped and sent them all.
-                loop.call_soon_threadsafe(release)
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(release)
 
         try:
             # The engine's own single thread: a producer still winding down after a
