@@ -88,3 +88,19 @@ def test_chunks_hold_whole_samples_and_nothing_is_lost(channels: int) -> None:
     assert b"".join(chunks) == audio
     assert [len(c) for c in chunks[:-1]] == [step] * (len(chunks) - 1)
     assert 0 < len(chunks[-1]) <= step and len(chunks[-1]) % (2 * channels) == 0
+
+
+def test_a_reused_resampler_starts_as_new() -> None:
+    """Resamplers are kept for the next sentence: what the last one left in its delay
+    line must not leak into the next (a click, or a few samples of the other sentence)."""
+    def converted(samples: np.ndarray) -> bytes:
+        converter = PcmConverter(FMT)
+        return converter.convert(Pcm.from_float(samples, 22050)) + converter.flush()
+
+    loud, quiet = tone(22050, 0.3, 1000.0), tone(22050, 0.3, 300.0) * 0.1
+    alone = converted(quiet)
+    cut_off = PcmConverter(FMT)  # a sentence abandoned mid-way keeps its resampler
+    cut_off.convert(Pcm.from_float(loud, 22050))
+    for _ in range(3):
+        converted(loud)  # leaves used resamplers behind
+        assert converted(quiet) == alone

@@ -37,13 +37,17 @@ class Pcm:
 
 def float_to_int16(samples: np.ndarray) -> np.ndarray:
     """Float samples in [-1, 1] (clipped beyond) → little-endian int16, rounded."""
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    scaled = np.clip(samples, -1.0, 1.0)  # a new array: the rest works in place in it
+    scaled *= 32767.0
+    return np.rint(scaled, out=scaled).astype("<i2")
 
 
 def to_float_mono(pcm: Pcm) -> np.ndarray:
     """Decode any integer PCM width into float32 in [-1, 1], downmixed to mono."""
     if pcm.width == 2:
-        samples = np.frombuffer(pcm.audio, dtype="<i2").astype(np.float32) / 32768.0
+        # One pass: 1/32768 is a power of two, so this equals dividing.
+        samples = np.multiply(np.frombuffer(pcm.audio, dtype="<i2"), np.float32(1 / 32768),
+                              dtype=np.float32)
     elif pcm.width == 4:
         samples = np.frombuffer(pcm.audio, dtype="<i4").astype(np.float32) / 2147483648.0
     elif pcm.width == 1:  # WAV 8-bit is unsigned

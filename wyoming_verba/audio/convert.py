@@ -5,6 +5,7 @@ stream must share one rate/width/channels whichever backend produced it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -28,6 +29,29 @@ class AudioFormat:
 # soxr's high quality: flat through speech's band, images near -140 dBc, for about 12 ms of
 # CPU per minute of audio, within 10 % of medium or low quality (README, "Resampling").
 RESAMPLE_QUALITY = "HQ"
+
+
+_SPARE_RESAMPLERS = 8  # kept per conversion; more than this many sentences at once is rare
+_spare: dict[tuple[int, int], list[soxr.ResampleStream]] = {}
+_spare_lock = threading.Lock()  # converters run in the audio pool's threads
+
+
+def _resampler(source: int, target: int) -> soxr.ResampleStream:
+    """A fresh-state resampler: a used one when there is one (making one costs about a tenth
+    of resampling a whole sentence)."""
+    with _spare_lock:
+        spare = _spare.get((source, target))
+        if spare:
+            return spare.pop()
+    return soxr.ResampleStream(source, target, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+
+
+def _give_back(resampler: soxr.ResampleStream, source: int, target: int) -> None:
+    resampler.clear()  # as new: no input, no delay line
+    with _spare_lock:
+        spare = _spare.setdefault((source, target), [])
+        if len(spare) < _SPARE_RESAMPLERS:
+            spare.append(resampler)
 
 
 class PcmConverter:
@@ -60,9 +84,7 @@ class PcmConverter:
             self._resampler = None
             self._source_rate = pcm.rate
             if pcm.rate != self.target.rate:
-                self._resampler = soxr.ResampleStream(
-                    pcm.rate, self.target.rate, 1, dtype="float32", quality=RESAMPLE_QUALITY
-                )
+                self._resampler = _resampler(pcm.rate, self.target.rate)
         samples = to_float_mono(pcm)
         if self._resampler is not None and samples.size:
             samples = self._resampler.resample_chunk(samples, last=False)
@@ -70,10 +92,13 @@ class PcmConverter:
 
     def flush_float(self) -> np.ndarray:
         """Drain the resampler's tail (end of a sentence or a change of backend)."""
-        resampler, self._resampler, self._source_rate = self._resampler, None, None
-        if resampler is None:
+        resampler, source = self._resampler, self._source_rate
+        self._resampler = self._source_rate = None
+        if resampler is None or source is None:
             return np.zeros(0, dtype=np.float32)
-        return resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        _give_back(resampler, source, self.target.rate)
+        return tail
 
     def flush(self) -> bytes:
         return self.encode(self.flush_float())

@@ -50,9 +50,9 @@ def limit(samples: np.ndarray) -> np.ndarray:
     approaches the ceiling and never reaches it. Memoryless, so it cannot pump; smooth,
     so it adds no clicks."""
     magnitude = np.abs(samples)
-    over = magnitude > _KNEE
-    if not over.any():
+    if not magnitude.size or magnitude.max() <= _KNEE:
         return samples
+    over = magnitude > _KNEE
     out = samples.copy()
     room = _CEILING - _KNEE
     out[over] = np.sign(samples[over]) * (_KNEE + room * np.tanh((magnitude[over] - _KNEE) / room))

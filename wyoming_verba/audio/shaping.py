@@ -11,6 +11,7 @@ gain, with its silences trimmed and every cut faded.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -25,16 +26,32 @@ SILENCE = 10 ** (-50 / 20)  # below about -50 dBFS a sample counts as silence
 Source = tuple[str, str]  # (backend, voice)
 
 
+@functools.cache
+def _curve(n: int) -> np.ndarray:
+    curve = np.linspace(0.0, 1.0, n, endpoint=False, dtype=np.float32)
+    curve.flags.writeable = False  # shared by every fade of this length
+    return curve
+
+
 def ramp(samples: np.ndarray, n: int, rising: bool) -> np.ndarray:
     """Fade the first (rising) or last n samples of `samples` in place."""
     n = min(n, samples.size)
     if n:
-        curve = np.linspace(0.0, 1.0, n, endpoint=False, dtype=np.float32)
         if rising:
-            samples[:n] *= curve
+            samples[:n] *= _curve(n)
         else:
-            samples[-n:] *= curve[::-1]
+            samples[-n:] *= _curve(n)[::-1]
     return samples
+
+
+def _loud(samples: np.ndarray) -> tuple[int, int] | None:
+    """Where speech starts and ends in `samples` (the first loud sample, one past the last),
+    or None for silence."""
+    loud = np.abs(samples) > SILENCE
+    first = int(loud.argmax())
+    if not loud[first]:
+        return None
+    return first, samples.size - int(loud[::-1].argmax())
 
 
 class SentenceShaper:
@@ -82,16 +99,16 @@ class SentenceShaper:
 
     def _shape(self, samples: np.ndarray) -> bytes:
         if not self._speaking:
-            loud = np.flatnonzero(np.abs(samples) > SILENCE)
-            if not loud.size:
+            span = _loud(samples)
+            if span is None:
                 return b""  # leading silence: dropped
-            samples = ramp(samples[max(0, loud[0] - self._fade):].copy(), self._fade, True)
+            samples = ramp(samples[max(0, span[0] - self._fade):].copy(), self._fade, True)
             self._speaking = True
         pending = np.concatenate((self._pending, samples.astype(np.float32, copy=False)))
-        loud = np.flatnonzero(np.abs(pending) > SILENCE)
+        span = _loud(pending)
         # Keep back the silence after the last loud sample (it may be a trailing one) and
         # the FADE_S before it (it may be where a backend dies mid-word).
-        cut = int(loud[-1]) + 1 - self._fade if loud.size else 0
+        cut = span[1] - self._fade if span is not None else 0
         if cut <= 0:
             self._pending = pending
             return b""
@@ -103,10 +120,10 @@ class SentenceShaper:
             return b""
         out = self._push(self._converter.flush_float())
         pending, self._pending = self._pending, np.zeros(0, dtype=np.float32)
-        loud = np.flatnonzero(np.abs(pending) > SILENCE)
-        if not loud.size:
+        span = _loud(pending)
+        if span is None:
             return out
-        end = min(pending.size, int(loud[-1]) + 1 + self._fade)
+        end = min(pending.size, span[1] + self._fade)
         return out + self._encode(ramp(pending[:end].copy(), self._fade, False))
 
     def _encode(self, samples: np.ndarray) -> bytes:
