@@ -44,6 +44,8 @@ class EspeakBackend(Backend):
         self._engines: list[Engine] = []  # engine 0 lists the voices and sets the rate
         self._free: asyncio.Queue[int] = asyncio.Queue()  # indexes of idle engines
         self._entries: dict[str, VoiceEntry] = {}
+        self._voices: list[Voice] = []
+        self._default: Voice | None = None
 
     async def start(self) -> None:
         lib_path, data_path = library_paths()
@@ -71,6 +73,8 @@ class EspeakBackend(Backend):
         for index in range(len(self._engines)):
             self._free.put_nowait(index)
         self._entries = {e.voice.name: e for e in engine.entries}
+        self._voices = [e.voice for e in self._entries.values()]
+        self._default = None
         if not self._entries:
             raise BackendUnavailable("espeak-ng lists no voices", backend=self.name)
         wanted = self.settings.espeak_voice
@@ -89,17 +93,20 @@ class EspeakBackend(Backend):
         return self._engine.rate if self._engine else 22050
 
     def voices(self) -> list[Voice]:
-        return [e.voice for e in self._entries.values()]
+        return self._voices
 
     @property
     def default_voice(self) -> Voice | None:
-        wanted = self.settings.espeak_voice
-        return (
-            (super().find_voice(wanted) if wanted else None)
-            or (super().find_voice(language=self.settings.language)
-                if self.settings.language else None)
-            or super().default_voice
-        )
+        # Asked for on every sentence that names no voice: looked up once among 140.
+        if self._default is None and self._voices:
+            wanted = self.settings.espeak_voice
+            self._default = (
+                (super().find_voice(wanted) if wanted else None)
+                or (super().find_voice(language=self.settings.language)
+                    if self.settings.language else None)
+                or super().default_voice
+            )
+        return self._default
 
     def find_voice(self, name: str | None = None, language: str | None = None) -> Voice | None:
         """Also accepts espeak's identifier ("gmw/en-US") or description."""
@@ -167,4 +174,6 @@ class EspeakBackend(Backend):
         # The library and its thread are process-wide (other instances may use them).
         self._engines = []
         self._entries = {}
+        self._voices = []
+        self._default = None
 
