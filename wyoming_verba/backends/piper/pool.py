@@ -31,8 +31,8 @@ class SentencePool:
     """Worker threads that always take the queued sentence with the earliest deadline
     (ties: first come, first served). A reply's first sentence is due at once, so it
     overtakes the later sentences of replies whose clients still have audio to play.
-    When it has been idle for `idle_trim` seconds after some work, one worker hands the
-    memory those sentences freed back to the OS (`release_freed_memory`)."""
+    When it has been idle for `idle_trim` seconds after some work, one worker calls `trim`:
+    the backend hands the memory those sentences used back to the OS."""
 
     def __init__(self, workers: int, idle_trim: float = IDLE_TRIM_S,
                  trim: Callable[[], object] = release_freed_memory) -> None:
