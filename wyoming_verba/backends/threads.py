@@ -114,7 +114,10 @@ async def stream_from_thread(
             woken = False
         return items
 
-    loop.run_in_executor(executor, work)
+    if executor is None:
+        loop.run_in_executor(None, work)
+    else:  # nobody awaits `work` (it reports through hand_over): no future on the loop
+        executor.submit(work)
     try:
         while True:
             await ready.wait()
