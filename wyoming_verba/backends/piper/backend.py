@@ -490,7 +490,7 @@ def _shrink_arena(loaded: _Loaded) -> None:
     if not loaded.shrink_feeds:
         ids = voice.phonemes_to_ids(voice.phonemize(WARMUP_TEXT)[0])
         config = voice.config
-        feeds = {
+        feeds: dict[str, np.ndarray] = {
             "input": np.array([ids], dtype=np.int64),
             "input_lengths": np.array([len(ids)], dtype=np.int64),
             "scales": np.array([config.noise_scale, config.length_scale, config.noise_w_scale],
