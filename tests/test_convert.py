@@ -104,3 +104,23 @@ def test_a_reused_resampler_starts_as_new() -> None:
     for _ in range(3):
         converted(loud)  # leaves used resamplers behind
         assert converted(quiet) == alone
+
+
+def test_used_resamplers_are_kept_for_reuse_up_to_a_limit() -> None:
+    from wyoming_verba.audio import convert
+
+    key = (22050, 24000)
+    block = Pcm.from_float(tone(22050, 0.05), 22050)
+    busy = [PcmConverter(FMT) for _ in range(convert._SPARE_RESAMPLERS + 4)]
+    for converter in busy:  # as many sentences at once: every spare is taken, more made
+        converter.convert(block)
+    assert not convert._spare.get(key)
+    for converter in busy:
+        converter.flush()
+    assert len(convert._spare[key]) == convert._SPARE_RESAMPLERS  # the rest are let go
+    kept = list(convert._spare[key])
+    reused = PcmConverter(FMT)
+    reused.convert(block)
+    assert reused._resampler is kept[-1]  # the next sentence takes one of them
+    assert len(convert._spare[key]) == convert._SPARE_RESAMPLERS - 1
+    reused.flush()
