@@ -469,8 +469,8 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     # the model (a second, narrower session cost ~90 MB idle and ~125 MB more under load).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # onnxruntime's memory arena stays on: without it every run's buffers were fresh pages
-    # (about 3,800 page faults a sentence; 12 % slower alone). It keeps the largest buffers
-    # any sentence needed, so the pool hands it back whenever it goes idle (_shrink_arena).
+    # (about 3,800 page faults a sentence, which took 14 % longer alone). It keeps the
+    # largest buffers any sentence needed, so the idle pool hands it back (_shrink_arena).
     options.enable_cpu_mem_arena = True
     session = onnxruntime.InferenceSession(str(files.model), sess_options=options,
                                            providers=providers)
