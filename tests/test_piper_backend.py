@@ -381,10 +381,13 @@ async def test_sentences_reuse_their_buffers(backend):
              ("one", "two", "three", "four", "five", "six", "seven", "eight")]
     for text in [LONG_SENTENCE, *texts]:  # the arena grows to what these need
         await say(backend, text)
-    before = _minor_faults()
-    for text in texts:
-        await say(backend, text)
-    assert (_minor_faults() - before) / len(texts) < 300  # ~10 with the arena, 1,300-3,800 without
+    per_sentence = []
+    for _ in range(3):  # the quietest of three rounds: the process has other threads too
+        before = _minor_faults()
+        for text in texts:
+            await say(backend, text)
+        per_sentence.append((_minor_faults() - before) / len(texts))
+    assert min(per_sentence) < 300  # ~10 with the arena (rarely ~330), 1,300-3,800 without
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux's /proc")
