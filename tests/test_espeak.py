@@ -20,9 +20,9 @@ from wyoming_verba.backends.base import (
 )
 from wyoming_verba.backends.espeak import EspeakBackend
 from wyoming_verba.backends.espeak import backend as espeak_module
+from wyoming_verba.backends.espeak.backend import PIECE_S
 from wyoming_verba.backends.espeak.library import BUFFER_MS
 from wyoming_verba.backends.espeak.voices import normalize_language
-from wyoming_verba.backends.threads import MAX_MERGED
 from wyoming_verba.settings import Settings
 
 SHORT = "Hello, the lights in the kitchen are on."
@@ -69,12 +69,21 @@ async def test_sentence_is_plausible_speech(backend: EspeakBackend) -> None:
     assert np.abs(audio).max() > 5000
 
 
-async def test_streams_in_short_blocks(backend: EspeakBackend) -> None:
+async def test_long_sentence_streams_in_pieces_and_marks_its_last(
+        backend: EspeakBackend) -> None:
     blocks = await speak(backend, " ".join([LONG] * 3))  # about 25 s of audio
-    # Streamed as espeak-ng makes it: blocks of BUFFER_MS, those made while the loop was
-    # busy joined (at most MAX_MERGED), never one block for the whole text.
-    assert len(blocks) > 5
-    assert max(b.seconds for b in blocks) <= MAX_MERGED * BUFFER_MS / 1000 + 0.01
+    # Handed over as espeak-ng makes it, PIECE_S (plus one block) at a time, never one
+    # block for the whole text; only the last says it is the last.
+    longest = PIECE_S + BUFFER_MS / 1000
+    assert max(b.seconds for b in blocks) <= longest + 0.01
+    assert len(blocks) >= sum(b.seconds for b in blocks) // longest > 3
+    assert [b.last for b in blocks] == [False] * (len(blocks) - 1) + [True]
+
+
+async def test_short_sentence_comes_whole(backend: EspeakBackend) -> None:
+    """One piece, marked last: one wake-up of the loop and one shaping step."""
+    blocks = await speak(backend, SHORT)
+    assert len(blocks) == 1 and blocks[0].last
 
 
 async def test_longer_text_gives_longer_audio(backend: EspeakBackend) -> None:

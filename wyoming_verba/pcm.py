@@ -5,7 +5,7 @@ and nothing here imports anything else of the package."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,9 @@ class Pcm:
     rate: int
     width: int = SAMPLE_WIDTH
     channels: int = 1
+    # The backend says no audio follows in this sentence: the reply shapes the block and
+    # ends the sentence in one step instead of two. Not part of what the audio is.
+    last: bool = field(default=False, compare=False)
 
     @classmethod
     def from_float(cls, samples: np.ndarray, rate: int) -> Pcm:

@@ -223,16 +223,22 @@ class Reply:
         async with aclosing(
             self.app.chain.speak(sentence, choice, self.utterance, outcome, deadline)
         ) as spoken:
+            ended = False
             async for backend, pcm in spoken:
                 source = (backend, outcome.voices.get(backend, ""))
-                audio = await loop.run_in_executor(pool, shaper.feed, pcm, source)
+                # A block its backend marks as the sentence's last is shaped and the
+                # sentence ended in one trip to the pool (espeak, Piper: most sentences).
+                step = shaper.finish if pcm.last else shaper.feed
+                audio = await loop.run_in_executor(pool, step, pcm, source)
+                ended = pcm.last
                 if audio:
                     collected.append(audio)
                     yield audio
-        tail = await loop.run_in_executor(pool, shaper.end)
-        if tail:
-            collected.append(tail)
-            yield tail
+        if not ended:
+            tail = await loop.run_in_executor(pool, shaper.end)
+            if tail:
+                collected.append(tail)
+                yield tail
         # Only whole sentences from one backend with no failover are cached.
         whole = len(outcome.spoken_by) == 1 and not outcome.failures
         if cache is not None and key is not None and whole:

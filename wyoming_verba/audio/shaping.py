@@ -84,6 +84,10 @@ class SentenceShaper:
         """The sentence is over: what was held back, trailing silence trimmed, faded."""
         return self._close_source()
 
+    def finish(self, pcm: Pcm, source: Source) -> bytes:
+        """`feed` the sentence's last block and `end` it, in one call."""
+        return self.feed(pcm, source) + self.end()
+
     def observations(self, sources: list[Source]) -> list[tuple[Source, np.ndarray]]:
         """These sources' whole raw audio of this sentence, for `LoudnessTracker.observe`."""
         return [(source, np.concatenate(self.raw[source])) for source in sources

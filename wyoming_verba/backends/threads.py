@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from .base import CancelToken
 
 CANCEL_POLL_S = 0.05  # how often a wait looks at a CancelToken (a thread event)
-MAX_MERGED = 8  # items merged into one at most (espeak-ng: 8 blocks of 1 s)
 
 
 async def wait_cancellable(task: asyncio.Future, limit: float, cancel: CancelToken) -> Any:
@@ -52,17 +51,15 @@ async def stream_from_thread(
     cancel: CancelToken,
     executor: Executor | None = None,
     max_buffered: int = 64,
-    merge: Callable[[list[T]], T] | None = None,
 ) -> AsyncGenerator[T, None]:
     """Run the blocking `produce(emit, should_stop)` in `executor` and yield what it
     emits on the event loop as it is produced. `should_stop()` turns true when `cancel`
     is set or the consumer went away; a cancelled stream raises SynthesisCancelled (cut-off
     audio is not a finished sentence); exceptions from `produce` are re-raised here.
 
-    Items emitted while the loop was busy arrive together: with `merge`, up to MAX_MERGED
-    of them are yielded as one item, so a producer that runs ahead of real time (espeak-ng)
-    costs one loop wake-up and one downstream step per batch rather than per block. Merging
-    never waits for an item: it only joins what is already there.
+    Items emitted while the loop was busy are taken together: one loop wake-up, not one
+    per item. A producer far faster than real time (espeak-ng) does better still by
+    emitting fewer, larger items.
 
     Backends that must never run two syntheses at once give a single-thread executor,
     which also serialises a late-finishing producer with the next request."""
@@ -122,18 +119,13 @@ async def stream_from_thread(
         while True:
             await ready.wait()
             items = take()
-            batch: list[T] = []
             end: Any = None
             for item in items:
                 if item is _DONE or isinstance(item, BaseException):
                     end = item
                     break
-                batch.append(item)
-            step = MAX_MERGED if merge is not None else 1
-            for i in range(0, len(batch), step):
-                group = batch[i:i + step]
-                space.release(len(group))
-                yield group[0] if len(group) == 1 or merge is None else merge(group)
+                space.release()
+                yield item
             if isinstance(end, BaseException):
                 raise end
             if end is _DONE:

@@ -2,8 +2,11 @@
 
 The library (shipped with its data by the `espeakng-loader` wheel) is loaded once per core
 (up to `library.MAX_ENGINES`), each engine on its own thread (`library`); a sentence takes
-a free engine, or waits for one. Each block of 22,050 Hz int16 it produces goes straight to
-the event loop, so audio leaves before the sentence is finished. Output is not bit-exact
+a free engine, or waits for one. espeak-ng makes a second of 22,050 Hz int16 in about a
+millisecond, so a sentence is handed to the event loop whole, marked as the last of its
+sentence: one wake-up of the loop and one shaping step, where each block used to cost its own
+(each is a turn for the GIL under load). A sentence that runs past PIECE_S goes out in
+pieces of that length as they are made. Output is not bit-exact
 between calls (the wave generator keeps phase and pitch-flutter state from the previous
 sentence); lengths differ by a few samples. espeak-ng is GPL-3 (loaded dynamically, not bundled)."""
 
@@ -32,6 +35,8 @@ from .library import Engine, engine_count, espeak_executor, library_paths, load_
 from .voices import VoiceEntry
 
 _LOGGER = logging.getLogger(__name__)
+
+PIECE_S = 4.0  # audio handed over at once at most: about 4 ms of espeak-ng's time
 
 
 class EspeakBackend(Backend):
@@ -122,8 +127,9 @@ class EspeakBackend(Backend):
     async def synthesize(
         self, text: str, voice: Voice, speaker: str | None, utterance: Utterance
     ) -> AsyncIterator[Chunk]:
-        """Yields 22,050 Hz mono int16 blocks as espeak-ng produces them. `speaker` is
-        ignored. Raises SynthesisCancelled when `utterance.cancel` cut the sentence short."""
+        """Yields the sentence as 22,050 Hz mono int16, whole or in PIECE_S pieces, the
+        last marked `last`. `speaker` is ignored. Raises SynthesisCancelled when
+        `utterance.cancel` cut the sentence short."""
         if self._engine is None:
             raise BackendUnavailable("espeak-ng is not started", backend=self.name)
         entry = self._entries.get(voice.name)
@@ -145,10 +151,26 @@ class EspeakBackend(Backend):
                 released = True
                 self._free.put_nowait(index)
 
-        def produce(emit: Callable[[bytes], None], should_stop: Callable[[], bool]) -> None:
-            # espeak's callback hands each block to `emit` and aborts once `should_stop`.
+        rate = engine.rate
+        piece_bytes = int(PIECE_S * rate) * 2
+
+        def produce(emit: Callable[[Pcm], None], should_stop: Callable[[], bool]) -> None:
+            # espeak's callback hands each block to `collect`, and aborts once `should_stop`.
+            blocks: list[bytes] = []
+            held = 0
+
+            def collect(block: bytes) -> None:
+                nonlocal held
+                blocks.append(block)
+                held += len(block)
+                if held >= piece_bytes:  # a long sentence: pass on what there is
+                    emit(Pcm(b"".join(blocks), rate))
+                    blocks.clear()
+                    held = 0
+
             try:
-                engine.speak(text, entry.identifier, emit, should_stop)
+                engine.speak(text, entry.identifier, collect, should_stop)
+                emit(Pcm(b"".join(blocks), rate, last=True))
             finally:
                 # The engine is free as soon as its blocks are made, not once the reply
                 # has shaped and sent them all.
@@ -158,11 +180,11 @@ class EspeakBackend(Backend):
         try:
             # The engine's own single thread: a producer still winding down after a
             # cancel finishes before the engine's next sentence starts.
-            stream = stream_from_thread(produce, cancel, espeak_executor(index),
-                                        merge=b"".join)
-            async with aclosing(stream) as blocks:
-                async for block in blocks:
-                    yield Pcm(block, engine.rate)
+            stream = stream_from_thread(produce, cancel, espeak_executor(index))
+            async with aclosing(stream) as pieces:
+                async for piece in pieces:
+                    if piece.audio:
+                        yield piece
         except BackendError:  # SynthesisCancelled included: a cut-short sentence
             raise
         except Exception as exc:

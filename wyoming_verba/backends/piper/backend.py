@@ -274,7 +274,7 @@ class PiperBackend(Backend):
             if audio:
                 audio += silence
                 reply["audio"] += len(audio) / (2 * rate)
-                yield Pcm(audio, rate)
+                yield Pcm(audio, rate, last=not pending)
 
     def _synthesis_config(self, loaded: _Loaded, speaker: str | None) -> Any:
         from piper import SynthesisConfig
