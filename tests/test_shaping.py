@@ -10,7 +10,14 @@ import pytest
 from tests.client import speak
 from tests.fakes.tone_backend import ToneBackend
 from wyoming_verba.audio import AudioFormat, LoudnessTracker, SentenceShaper
-from wyoming_verba.audio.loudness import integrated_loudness, limit, true_peak_db
+from wyoming_verba.audio.loudness import (
+    MIN_INTERVAL_S,
+    SAMPLE_EVERY,
+    SETTLED_S,
+    integrated_loudness,
+    limit,
+    true_peak_db,
+)
 from wyoming_verba.audio.shaping import FADE_S, SILENCE
 from wyoming_verba.pcm import Pcm
 
@@ -106,6 +113,26 @@ def test_the_tracker_learns_each_voice_and_its_backend():
     assert tracker.gain("b", "v") == pytest.approx(10 ** ((-18.0 - level) / 20))
     assert tracker.level("b", "other") == pytest.approx(level)  # the backend's estimate
     assert LoudnessTracker(None).gain("b", "v") == 1.0  # --loudness off
+
+
+def test_a_settled_voice_is_measured_now_and_then_however_busy():
+    """Every sentence until the estimate has settled; then one in SAMPLE_EVERY, and at
+    most one every MIN_INTERVAL_S: a hundred sentences a second cost one measurement."""
+    now = [100.0]
+    tracker = LoudnessTracker(-18.0, clock=lambda: now[0])
+    speech = tone(5.0, amplitude=0.05)
+    assert [tracker.wants("b", "v") for _ in range(20)] == [True] * 20  # not settled yet
+    for _ in range(round(2 * SETTLED_S / 5)):  # older speech counts less: 40 s to settle
+        tracker.observe("b", "v", speech, RATE)
+    asked = [tracker.wants("b", "v") for _ in range(5 * SAMPLE_EVERY)]
+    assert asked == [False] * (SAMPLE_EVERY - 1) + [True] + [False] * (4 * SAMPLE_EVERY)
+    now[0] += MIN_INTERVAL_S - 0.01  # one more sentence than enough, too soon
+    assert not tracker.wants("b", "v")
+    now[0] += 0.01
+    assert tracker.wants("b", "v")
+    assert [tracker.wants("b", "v") for _ in range(SAMPLE_EVERY)].count(True) == 0
+    assert tracker.wants("b", "other")  # another voice has its own estimate and turn
+    assert not LoudnessTracker(None).wants("b", "v")
 
 
 # --- through the server -------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +22,8 @@ MIN_MEASURE_S = 0.4  # BS.1770's gating block: shorter sentences are not measure
 MAX_GAIN_DB = 20.0  # never boost a near-silent sentence into noise
 MEMORY_S = 60.0  # older speech fades from the estimate over about this much audio
 SETTLED_S = 20.0  # once a voice's estimate rests on this much speech...
-SAMPLE_EVERY = 8  # ...only every 8th sentence is measured (a voice's level is stable)
+SAMPLE_EVERY = 8  # ...only every 8th sentence is measured (a voice's level is stable),
+MIN_INTERVAL_S = 2.0  # and at most one every 2 s: under load, measuring costs no more
 CEILING_DB = -1.5  # the limiter's sample ceiling: with its smooth knee, true peaks stay < -1
 KNEE_DB = -4.5  # below this the limiter leaves samples untouched
 
@@ -80,10 +83,13 @@ class LoudnessTracker:
 
     Shared by every connection; `observe` runs in worker threads, hence the lock."""
 
-    def __init__(self, target: float | None) -> None:
+    def __init__(self, target: float | None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.target = target
+        self._clock = clock
         self._estimates: dict[tuple[str, str], _Estimate] = {}
-        self._asked: dict[tuple[str, str], int] = {}
+        self._asked: dict[tuple[str, str], int] = {}  # sentences since the last measured
+        self._measured: dict[tuple[str, str], float] = {}  # when it was measured
         self._lock = threading.Lock()
 
     @property
@@ -112,7 +118,9 @@ class LoudnessTracker:
 
     def wants(self, backend: str, voice: str) -> bool:
         """Is this voice's next sentence worth measuring? Always until its estimate has
-        settled, then every SAMPLE_EVERY-th: measuring is the costliest step per sentence."""
+        settled, then one in SAMPLE_EVERY, at most one every MIN_INTERVAL_S: measuring is
+        the costliest step of a sentence (about 1 ms for 2.5 s of speech) and under load
+        a settled level learns nothing new from a hundred sentences a second."""
         if self.target is None:
             return False
         key = (backend, voice)
@@ -120,8 +128,13 @@ class LoudnessTracker:
             estimate = self._estimates.get(key)
             if estimate is None or estimate.seconds < SETTLED_S:
                 return True
-            self._asked[key] = self._asked.get(key, 0) + 1
-            return self._asked[key] % SAMPLE_EVERY == 0
+            asked = self._asked[key] = self._asked.get(key, 0) + 1
+            now = self._clock()
+            if asked < SAMPLE_EVERY or now - self._measured.get(key, -math.inf) < MIN_INTERVAL_S:
+                return False
+            self._asked[key] = 0
+            self._measured[key] = now
+            return True
 
     def observe(self, backend: str, voice: str, samples: np.ndarray, rate: int) -> None:
         """Learn from a whole sentence this voice spoke (before any gain). Blocking (a few
