@@ -102,6 +102,15 @@ async def measure(pair: str, clients_list: list[int], rounds: int, peer_venv: Pa
     return out
 
 
+def paired(runs: dict, ours: str, peer: str, clients: int) -> tuple[list[float], list[float]]:
+    """Each round's ratio of requests/s and difference of first audio p50 (ours minus the
+    peer's), the two measured minutes apart: on a shared machine whose speed drifts
+    between rounds, their medians say more than the ratio of two medians."""
+    pairs = list(zip(runs[ours][clients], runs[peer][clients], strict=True))
+    return ([a["req_per_s"] / b["req_per_s"] for a, b in pairs],
+            [a["first_audio_p50_ms"] - b["first_audio_p50_ms"] for a, b in pairs])
+
+
 def table(result: dict) -> str:
     names = list(result["medians"])
     if not names:  # --rounds 0: the memory check alone
@@ -119,9 +128,13 @@ def table(result: dict) -> str:
     for clients in clients_list:
         for peer in (n for n in names if n != ours_name):
             a, b = result["medians"][ours_name][clients], result["medians"][peer][clients]
+            ratios, sooner = paired(result["runs"], ours_name, peer, clients)
             lines.append(f"\n{clients} clients: req/s {a['req_per_s'] / b['req_per_s']:.2f}x "
                          f"{peer}'s, first audio p50 {a['first_audio_p50_ms']:.0f} vs "
-                         f"{b['first_audio_p50_ms']:.0f} ms")
+                         f"{b['first_audio_p50_ms']:.0f} ms; round by round "
+                         f"{statistics.median(ratios):.2f}x (" + ", ".join(
+                             f"{r:.2f}" for r in ratios) + "), first audio "
+                         f"{statistics.median(sooner):+.0f} ms")
     if "rss" in result:
         lines.append(f"\nRSS of wyoming-verba: {result['rss']}")
     return "\n".join(lines)
