@@ -411,9 +411,9 @@ class _Attempt:
 
     async def abandon(self, success: bool = False) -> None:
         """Stop it now: its backend's stream is closed before this returns."""
-        if not self.step.done():
+        if not self.step.done():  # (a finished step needs no turn of the loop)
             self.step.cancel()
-        await asyncio.wait({self.step})
+            await asyncio.wait({self.step})
         if not self.step.cancelled():
             self.step.exception()  # retrieved: a lost hedge's error is not news
         await self.stream.aclose()

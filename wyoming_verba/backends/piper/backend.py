@@ -460,14 +460,16 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    # No spin-waiting between parallel sections (onnxruntime's default spins): a spinning
-    # thread holds a core the event loop, the audio pool and the other workers need, and
-    # one preempted spinner stalls the whole section. Spinning made a lone sentence 10-15 %
-    # faster on an idle machine, but cost more than that on a busy one (with it, loaded,
-    # wyoming-verba served 0.6x wyoming-piper's requests/s; README, Piper). The session is
-    # shared by all workers: concurrent runs are safe, and one session holds one copy of
-    # the model (a second, narrower session cost ~90 MB idle and ~125 MB more under load).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Spin-waiting between parallel sections, but only for 30 us (onnxruntime's default
+    # spins far longer): a lone sentence's threads catch the next section without a sleep
+    # and a wake-up (the whole pool went level with wyoming-piper at 1 client, first audio
+    # 1-2 ms sooner), while a spinner gives its core back to the event loop, the audio pool
+    # and the other workers almost at once. Unbounded spinning cost more than half the
+    # throughput under load; none at all left a lone request ~5 % behind (README, Piper).
+    # The session is shared by all workers: concurrent runs are safe, and one session holds
+    # one copy of the model (a second, narrower session cost ~90 MB idle, ~125 MB loaded).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    options.add_session_config_entry("session.intra_op.spin_duration_us", "30")
     # onnxruntime's memory arena stays on: without it every run's buffers were fresh pages
     # (about 3,800 page faults a sentence, which took 14 % longer alone). It keeps the
     # largest buffers any sentence needed, so the idle pool hands it back (_shrink_arena).
