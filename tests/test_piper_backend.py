@@ -79,6 +79,7 @@ async def test_longer_text_gives_longer_audio_one_chunk_per_sentence(backend):
     short = samples(await say(backend, "Yes."))
     two = await say(backend, "This sentence is fairly long, with several words. And one more.")
     assert len(two) == 2  # piper splits sentences; each one is yielded when it is ready
+    assert [c.last for c in two] == [False, True]  # the reply ends the sentence with the last
     assert len(samples(two)) > 3 * len(short)
 
 

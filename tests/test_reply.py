@@ -17,6 +17,7 @@ from wyoming.tts import Synthesize
 
 from tests.fakes.tone_backend import Faults, ToneBackend
 from wyoming_verba.backends.chain import VoiceChoice
+from wyoming_verba.pcm import Pcm
 from wyoming_verba.reply import Reply
 
 
@@ -138,3 +139,43 @@ async def test_malformed_input_is_still_a_bad_event(verba_server, bad):
         await client.write_event(Event("synthesize", {"text": "Hi.", **bad}))
         event = await asyncio.wait_for(client.read_event(), 5)
         assert event.type == "error" and event.data["code"] == "bad-event"
+
+
+
+class WholeTone(ToneBackend):
+    """Yields each sentence in one block marked `last`, as espeak-ng and Piper do."""
+
+    async def synthesize(self, text, voice, speaker, utterance):
+        blocks = [c async for c in super().synthesize(text, voice, speaker, utterance)
+                  if isinstance(c, Pcm)]
+        yield Pcm(b"".join(b.audio for b in blocks), self.rate, last=True)
+
+
+@pytest.mark.parametrize(("backend", "trips_per_sentence"), [
+    (WholeTone, {"finish": 1}),  # shaped and ended in one trip to the audio pool
+    (ToneBackend, {"feed": 5, "end": 1}),  # a block per word, then the sentence's end
+])
+async def test_a_block_marked_last_ends_its_sentence_in_the_same_trip(verba_server, backend,
+                                                                      trips_per_sentence):
+    srv = await verba_server("--loudness", "off", backends=[backend()])
+    pool = srv.app.audio_pool
+    trips: list[str] = []
+
+    class Counting:
+        def submit(self, fn, *args):
+            trips.append(fn.__name__)
+            return pool.submit(fn, *args)
+
+        def __getattr__(self, name):
+            return getattr(pool, name)
+
+    srv.app.audio_pool = Counting()
+    out = ListOutbox()
+    reply = Reply(srv.app, out, VoiceChoice(), streaming=False, ssml=False, previous=None)
+    reply.feed("The first sentence is here. And a second one now.")  # 5 words each
+    reply.end_text()
+    await asyncio.wait_for(reply.task, 10)
+    assert {t: trips.count(t) for t in set(trips)} == {
+        t: 2 * n for t, n in trips_per_sentence.items()}
+    assert out.types[0] == "audio-start" and out.types[-1] == "audio-stop"
+    assert "audio-chunk" in out.types
