@@ -6,9 +6,9 @@ a free engine, or waits for one. espeak-ng makes a second of 22,050 Hz int16 in 
 millisecond, so a sentence is handed to the event loop whole, marked as the last of its
 sentence: one wake-up of the loop and one shaping step, where each block used to cost its own
 (each is a turn for the GIL under load). A sentence that runs past PIECE_S goes out in
-pieces of that length as they are made. Output is not bit-exact
-between calls (the wave generator keeps phase and pitch-flutter state from the previous
-sentence); lengths differ by a few samples. espeak-ng is GPL-3 (loaded dynamically, not bundled)."""
+pieces of that length as they are made. Output is not bit-exact between calls (the wave
+generator keeps phase and pitch-flutter state from the previous sentence); lengths differ by
+a few samples. espeak-ng is GPL-3 (loaded dynamically, not bundled)."""
 
 from __future__ import annotations
 
@@ -170,6 +170,8 @@ class EspeakBackend(Backend):
 
             try:
                 engine.speak(text, entry.identifier, collect, should_stop)
+                # Cut short, this is what was made (the stream then raises
+                # SynthesisCancelled, and the chain passes no cancelled audio on).
                 emit(Pcm(b"".join(blocks), rate, last=True))
             finally:
                 # The engine is free as soon as its blocks are made, not once the reply
