@@ -99,18 +99,20 @@ def envelope(x: np.ndarray, frame: int = 441) -> np.ndarray:
     return np.sqrt(np.mean(x[: n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1))
 
 
-def same_speech(a: np.ndarray, b: np.ndarray) -> bool:
+def same_speech(a: np.ndarray, b: np.ndarray, threshold: float = 0.8) -> bool:
     """Same words at the same pace. espeak's timing depends on every synthesis before it
     in the process (a sentence comes out a few hundred samples longer or shorter), and
     that drift accumulates along a long sentence: b's envelope is stretched onto a's
     length before comparing. Measured over 60 histories: the same sentence correlates at
     0.935 or more, a different one at 0.12 at most; 0.8 sits between them, so the test
-    does not depend on what ran before it."""
+    does not depend on what ran before it. Four times LONG (27 s) drifts further: the same
+    text correlated at 0.72 or more over 30 histories of two engines, a different text of
+    nearly the same length at 0.17 at most, so a test of such texts passes 0.5."""
     if abs(len(a) - len(b)) > 0.01 * max(len(a), len(b)):
         return False
     ea, eb = envelope(a), envelope(b)
     eb = np.interp(np.linspace(0, 1, len(ea)), np.linspace(0, 1, len(eb)), eb)
-    return float(np.corrcoef(ea, eb)[0, 1]) > 0.8
+    return float(np.corrcoef(ea, eb)[0, 1]) > threshold
 
 
 async def test_repeated_text_sounds_the_same(backend: EspeakBackend) -> None:
@@ -208,7 +210,7 @@ async def test_two_engines_speak_two_sentences_at_once(monkeypatch: pytest.Monke
         concurrent = await asyncio.gather(*(speak(b, t, v)
                                              for t, v in zip(texts, voices, strict=True)))
         for seq, con in zip(sequential, concurrent, strict=True):
-            assert same_speech(seq, samples(con))
+            assert same_speech(seq, samples(con), threshold=0.5)  # long texts drift more
         (first, a0, a1), (second, b0, b1) = sorted(spans)
         assert first != second and a0 < b1 and b0 < a1  # two threads, overlapping in time
     finally:
