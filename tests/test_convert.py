@@ -124,3 +124,19 @@ def test_used_resamplers_are_kept_for_reuse_up_to_a_limit() -> None:
     assert reused._resampler is kept[-1]  # the next sentence takes one of them
     assert len(convert._spare[key]) == convert._SPARE_RESAMPLERS - 1
     reused.flush()
+
+
+@pytest.mark.parametrize(("rate", "seconds"), [(22050, 0.5), (16000, 0.3), (24000, 0.5),
+                                               (22050, 0.0)])
+def test_a_whole_block_converts_in_one_call_as_in_two(rate: int, seconds: float) -> None:
+    """`whole_float` (a sentence that came whole) is `to_float` then `flush_float`: the
+    same samples, and the resampler it took goes back for the next sentence."""
+    from wyoming_verba.audio import convert
+
+    block = Pcm.from_float(tone(rate, seconds), rate)
+    two = PcmConverter(FMT)
+    expected = np.concatenate((two.to_float(block), two.flush_float()))
+    spare = len(convert._spare.get((rate, FMT.rate), []))
+    got = PcmConverter(FMT).whole_float(block)
+    assert got.dtype == np.float32 and np.array_equal(got, expected)
+    assert len(convert._spare.get((rate, FMT.rate), [])) == spare

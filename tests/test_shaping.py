@@ -97,6 +97,40 @@ def test_one_gain_per_sentence_and_no_sample_over_the_ceiling():
     assert true_peak_db(out, RATE) <= -1.0
 
 
+def test_a_silent_sentence_is_no_audio_and_no_error():
+    """A backend that says nothing audible: the sentence is dropped, not an exception
+    (finding where speech starts in nothing used to raise ValueError)."""
+    for blocks in ([(np.zeros(RATE, dtype=np.float32), "b")],
+                   [(np.zeros(RATE // 2, dtype=np.float32), "b")] * 2):
+        assert shaped(blocks).size == 0
+
+
+@pytest.mark.parametrize("rate", [RATE, 22050, 16000])
+@pytest.mark.parametrize("loudness", [-18.0, None])
+def test_a_whole_sentence_in_one_pass_is_the_same_as_block_then_end(rate, loudness):
+    """`finish` shapes a lone block in one pass: byte for byte what `feed` then `end`
+    make, at any source rate, with or without leading and trailing silence, quiet or loud
+    enough for the limiter, and for silence. (Speech that only starts in a block's last
+    ~30 ms differs: the two steps see it first in the resampler's flushed tail.)"""
+    rng = np.random.default_rng(7)
+    cases = [np.zeros(rate, dtype=np.float32)]
+    for _ in range(40):
+        n = int(rng.integers(rate // 5, 2 * rate))
+        signal = (rng.normal(0, rng.choice([0.05, 0.4, 0.9]), n)).astype(np.float32)
+        start = int(rng.integers(0, n - rate // 10))  # leading silence, maybe none
+        end = int(rng.integers(start + 1, n + 1))  # trailing silence, maybe none
+        signal[:start] = 0.0
+        signal[end:] = 0.0
+        cases.append(np.clip(signal, -1, 1))
+    for samples in cases:
+        block = Pcm.from_float(samples, rate)
+        one, two = (SentenceShaper(FMT, LoudnessTracker(loudness), lambda _b: -21.0)
+                    for _ in range(2))
+        assert one.finish(block, ("b", "v")) == two.feed(block, ("b", "v")) + two.end()
+        (_, learned_one), (_, learned_two) = (s.observations([("b", "v")])[0] for s in (one, two))
+        assert np.array_equal(learned_one, learned_two)  # what loudness learns from
+
+
 def test_the_limiter_leaves_quiet_audio_alone():
     quiet = tone(0.5, amplitude=0.5)
     assert np.array_equal(limit(quiet), quiet)

@@ -90,6 +90,17 @@ class PcmConverter:
             samples = self._resampler.resample_chunk(samples, last=False)
         return samples
 
+    def whole_float(self, pcm: Pcm) -> np.ndarray:
+        """`to_float` then `flush_float` of a block that is all there is, in one call, on
+        a converter that has converted nothing yet (the same samples)."""
+        samples = to_float_mono(pcm)
+        if pcm.rate == self.target.rate or not samples.size:
+            return samples
+        resampler = _resampler(pcm.rate, self.target.rate)
+        samples = resampler.resample_chunk(samples, last=True)
+        _give_back(resampler, pcm.rate, self.target.rate)
+        return samples
+
     def flush_float(self) -> np.ndarray:
         """Drain the resampler's tail (end of a sentence or a change of backend)."""
         resampler, source = self._resampler, self._source_rate

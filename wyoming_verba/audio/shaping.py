@@ -46,7 +46,9 @@ def ramp(samples: np.ndarray, n: int, rising: bool) -> np.ndarray:
 
 def _loud(samples: np.ndarray) -> tuple[int, int] | None:
     """Where speech starts and ends in `samples` (the first loud sample, one past the last),
-    or None for silence."""
+    or None for silence (and for no samples at all)."""
+    if not samples.size:
+        return None
     loud = np.abs(samples) > SILENCE
     first = int(loud.argmax())
     if not loud[first]:
@@ -85,8 +87,26 @@ class SentenceShaper:
         return self._close_source()
 
     def finish(self, pcm: Pcm, source: Source) -> bytes:
-        """`feed` the sentence's last block and `end` it, in one call."""
-        return self.feed(pcm, source) + self.end()
+        """`feed` the sentence's last block and `end` it, in one call. A sentence that
+        comes whole (espeak-ng, Piper) is shaped in one pass: the same bytes for about half
+        the steps, which under load are turns for the GIL."""
+        if self._source is not None:  # blocks came before this one
+            return self.feed(pcm, source) + self.end()
+        self._source = source
+        self._gain = self.loudness.gain(*source, typical=self._typical(source[0]))
+        samples = self._converter.whole_float(pcm)
+        if not samples.size:
+            return b""
+        self.raw.setdefault(source, []).append(samples)
+        shaped = samples * self._gain
+        span = _loud(shaped)
+        if span is None:
+            return b""
+        self._speaking = True
+        start = max(0, span[0] - self._fade)
+        speech = ramp(shaped[start:min(shaped.size, span[1] + self._fade)], self._fade, True)
+        # The fade out covers what `_close_source` would have: the last FADE_S kept.
+        return self._encode(ramp(speech, self._fade, False))
 
     def observations(self, sources: list[Source]) -> list[tuple[Source, np.ndarray]]:
         """These sources' whole raw audio of this sentence, for `LoudnessTracker.observe`."""
