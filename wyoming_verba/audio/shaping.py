@@ -77,8 +77,7 @@ class SentenceShaper:
         out = b""
         if source != self._source:
             out = self._close_source()
-            self._source, self._speaking = source, False
-            self._gain = self.loudness.gain(*source, typical=self._typical(source[0]))
+            self._begin(source)
         samples = self._converter.to_float(pcm)
         return out + self._push(samples)
 
@@ -92,8 +91,7 @@ class SentenceShaper:
         the steps, which under load are turns for the GIL."""
         if self._source is not None:  # blocks came before this one
             return self.feed(pcm, source) + self.end()
-        self._source = source
-        self._gain = self.loudness.gain(*source, typical=self._typical(source[0]))
+        self._begin(source)
         samples = self._converter.whole_float(pcm)
         if not samples.size:
             return b""
@@ -114,6 +112,11 @@ class SentenceShaper:
                 if self.raw.get(source)]
 
     # --- internals ---------------------------------------------------------------
+
+    def _begin(self, source: Source) -> None:
+        """`source` speaks from here: at its own gain, its speech not started yet."""
+        self._source, self._speaking = source, False
+        self._gain = self.loudness.gain(*source, typical=self._typical(source[0]))
 
     def _push(self, samples: np.ndarray) -> bytes:
         if not samples.size or self._source is None:
