@@ -246,33 +246,90 @@ def test_worker_plan():
     assert worker_plan(None) == (1, 1)
 
 
-async def test_sentences_of_different_replies_run_side_by_side(tmp_path, monkeypatch):
-    """With two cores, two workers run two replies' sentences at the same time on the
-    voice's one session (two intra-op threads), instead of one waiting for the other."""
+async def test_overlapping_sentences_run_side_by_side_each_on_one_thread(tmp_path, monkeypatch):
+    """With two cores a sentence alone runs on the two-thread session (its soonest audio).
+    Sentences that overlap run side by side on the two workers; the first overlap builds a
+    one-thread session in the background, and once it exists overlapping sentences use it
+    (no CPU spent handing work between threads while every core is busy anyway)."""
+    from piper import PiperVoice
+
     from wyoming_verba.backends.piper import backend as piper_module
 
     monkeypatch.setattr(piper_module, "cpu_count", lambda: 2)
     b = await started(tmp_path)
     try:
-        voice = b._loaded[BUNDLED_VOICE].voice
-        assert voice.session.get_session_options().intra_op_num_threads == 2
-        spans: list[tuple[str, float, float]] = []
+        loaded = b._loaded[BUNDLED_VOICE]
+        assert loaded.voice.session.get_session_options().intra_op_num_threads == 2
+        spans: list[tuple[str, int, float, float]] = []
 
-        def timed(*args, _run=voice.phoneme_ids_to_audio, **kw):
+        def timed(self, *args, _run=PiperVoice.phoneme_ids_to_audio, **kw):
+            threads = self.session.get_session_options().intra_op_num_threads
             start = time.monotonic()
             try:
-                return _run(*args, **kw)
+                return _run(self, *args, **kw)
             finally:
-                spans.append((threading.current_thread().name, start, time.monotonic()))
+                name = threading.current_thread().name
+                if not name.startswith("piper-narrow"):  # the new session's warm-up run
+                    spans.append((name, threads, start, time.monotonic()))
 
-        monkeypatch.setattr(voice, "phoneme_ids_to_audio", timed)
-        replies = await asyncio.gather(*(say(b, f"The lamp in room number {i} is on now.")
-                                         for i in range(4)))
-        assert all(samples(r).size > RATE for r in replies)
-        assert len({name for name, _, _ in spans}) == 2  # both workers
-        assert any(a[1] < c[2] and c[1] < a[2] for a in spans for c in spans if a is not c)
+        monkeypatch.setattr(PiperVoice, "phoneme_ids_to_audio", timed)
+        await say(b, "Nobody else is talking.")
+        assert [s[1] for s in spans] == [2] and loaded.builder is None
+
+        async def together(first: int) -> None:
+            replies = await asyncio.gather(*(say(b, f"The lamp in room number {i} is on now.")
+                                             for i in range(first, first + 4)))
+            assert all(samples(r).size > RATE for r in replies)
+
+        spans.clear()
+        await together(0)
+        assert len({name for name, *_ in spans}) == 2  # both workers
+        assert any(a[2] < c[3] and c[2] < a[3] for a in spans for c in spans if a is not c)
+        assert loaded.builder is not None
+        await asyncio.to_thread(loaded.builder.join, 30)
+        assert loaded.narrow.session.get_session_options().intra_op_num_threads == 1
+
+        spans.clear()
+        await together(4)
+        narrow = [s for s in spans if s[1] == 1]
+        assert len(narrow) >= 3, spans  # all but perhaps the last, which may run alone
+        assert any(a[2] < c[3] and c[2] < a[3] for a in narrow for c in narrow if a is not c)
+
+        spans.clear()
+        await say(b, "Alone again.")
+        assert [s[1] for s in spans] == [2]
     finally:
         await b.stop()
+
+
+def test_a_one_thread_session_that_cannot_be_built_leaves_the_wide_one(caplog):
+    from wyoming_verba.backends.piper.backend import _Loaded
+
+    built = []
+
+    def broken() -> object:
+        built.append(1)
+        raise RuntimeError("no memory for a second session")
+
+    wide = object()
+    loaded = _Loaded(SimpleNamespace(name="joe"), wide, make_narrow=broken)
+    assert loaded.voice_for(False) is wide and loaded.builder is None  # alone: never built
+    assert loaded.voice_for(True) is wide  # the first crowded sentence does not wait
+    assert loaded.builder is not None
+    loaded.builder.join(10)
+    assert loaded.voice_for(True) is wide and loaded.voice_for(True) is wide
+    assert built == [1] and loaded.make_narrow is None  # tried once, not per sentence
+    assert "no one-thread session" in caplog.text
+
+
+async def test_stop_waits_for_a_session_being_built(backend):
+    loaded = backend._loaded[BUNDLED_VOICE]
+    loaded.make_narrow = lambda: time.sleep(0.3) or "narrow"
+    loaded.narrow = None
+    loaded.voice_for(True)
+    await backend.stop()
+    assert loaded.builder is not None and not loaded.builder.is_alive()
+    assert loaded.narrow == "narrow"
 
 
 class SpareBackend(Backend):
@@ -313,6 +370,51 @@ async def test_audio_matches_piper_and_takes_one_turn_per_sentence(tmp_path, mon
         b = np.frombuffer(reference, "<i2").astype(int)
         # Two-thread inference sums in a different order from run to run: a few LSB.
         assert len(a) == len(b) and np.abs(a - b).max() <= 3
+
+
+def test_a_job_knows_whether_it_shares_the_cores():
+    """`crowded()` from inside a job: another sentence running, or one waiting."""
+    gate, started_ = threading.Event(), threading.Event()
+    pool = SentencePool(2)
+    try:
+        assert pool.submit(0.0, pool.crowded).result(10) is False
+        blocker = pool.submit(0.0, lambda: started_.set() or gate.wait(10))
+        assert started_.wait(10)
+        assert pool.submit(0.0, pool.crowded).result(10) is True
+        gate.set()
+        blocker.result(10)
+    finally:
+        pool.shutdown()
+    gate.clear(), started_.clear()
+    pool = SentencePool(1)
+    try:
+        first = pool.submit(0.0, lambda: started_.set() or gate.wait(10) and pool.crowded())
+        assert started_.wait(10)
+        waiting = pool.submit(1.0, lambda: None)  # queued behind the only worker
+        gate.set()
+        assert first.result(10) is True
+        waiting.result(10)
+    finally:
+        pool.shutdown()
+
+
+def test_a_finished_sentence_is_not_counted_by_the_next_one():
+    """One reply's sentences one after another: the next one, submitted the moment the
+    previous result arrives, sees the cores free. The result reaches the caller through
+    the future's callbacks (asyncio's wrap_future too), which run in the worker: here the
+    callback submits the next job and waits for it while the first worker is still in it."""
+    pool = SentencePool(2)
+    seen: list[bool] = []
+    try:
+        first = pool.submit(0.0, lambda: None)
+        first.add_done_callback(lambda _: seen.append(pool.submit(0.0, pool.crowded).result(10)))
+        first.result(10)
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        pool.shutdown()
+    assert seen == [False]
 
 
 def test_pool_runs_the_earliest_deadline_first_and_skips_cancelled_jobs():

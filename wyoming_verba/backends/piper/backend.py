@@ -5,11 +5,13 @@ event loop (so `describe` stays instant), and every job is ONE sentence, run by 
 deadline-ordered `SentencePool` (see `pool`): a newcomer's first sentence overtakes the
 rest of a long reply, and the long reply still gets each sentence before it is needed.
 
-Pool shape: one worker per core (up to 8), all running their sentences on the voice's one
-onnxruntime session with min(cores, 4) intra-op threads: a sentence alone gets every thread
-(its earliest audio), and under load the workers' sentences run side by side instead of
-queueing for one wide worker (two threads on one sentence made it only 15 % faster for 45 %
-more CPU). Measurements in the README's Piper section.
+Pool shape: one worker per core (up to 8). A sentence that runs alone uses the voice's
+wide onnxruntime session, min(cores, 4) intra-op threads: its earliest audio. A sentence that
+starts while others run or wait uses a one-thread session of the same voice (built the first
+time sentences overlap): under load the cores are busy anyway, and one thread a sentence
+spends no CPU handing work between threads (on 2 cores two threads made a sentence 1.6x
+faster for 7 % more CPU alone, but two sentences at once on the shared wide session cost
+19 % more CPU each than on one-thread sessions). Measurements in the README's Piper section.
 
 A voice named but missing is downloaded in the background (`download`); the request
 waits --piper-download-wait seconds for it, then raises BackendBusy so the chain lets the
@@ -19,11 +21,12 @@ requests use the voice as soon as its files are in place."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -86,9 +89,46 @@ def worker_plan(cores: int | None) -> tuple[int, int]:
 @dataclass
 class _Loaded:
     files: VoiceFiles
-    voice: Any  # piper.PiperVoice (imported lazily: piper is an optional extra)
+    voice: Any  # piper.PiperVoice (imported lazily: piper is an optional extra), wide session
+    # Builds the same voice on a one-thread session; None when the wide one has one thread
+    # (or runs on a GPU), or when building failed.
+    make_narrow: Callable[[], Any] | None = None
+    narrow: Any = None
+    builder: threading.Thread | None = None
+    _building: threading.Lock = field(default_factory=threading.Lock)
     # The inputs of a one-word run that ends by handing the session's arena back.
     shrink_feeds: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def voice_for(self, crowded: bool) -> Any:
+        """The voice to run a sentence on (in a pool worker): the one-thread session for a
+        crowded sentence once it exists. The first crowded sentence starts building it in
+        its own thread (about 0.35 s, once per voice) and runs on the wide one, as do any
+        that come meanwhile: nobody's sentence waits for it."""
+        if not crowded:
+            return self.voice
+        if self.narrow is None and self.make_narrow is not None:
+            with self._building:
+                if self.builder is None:
+                    self.builder = threading.Thread(target=self._build_narrow, daemon=True,
+                                                    name=f"piper-narrow-{self.files.name}")
+                    self.builder.start()
+        return self.narrow or self.voice
+
+    def _build_narrow(self) -> None:
+        assert self.make_narrow is not None
+        started = time.monotonic()
+        try:
+            self.narrow = self.make_narrow()
+        except Exception:  # the wide session still speaks: nothing fails over this
+            _LOGGER.warning("Piper voice %s: no one-thread session; overlapping sentences "
+                            "share the wide one", self.files.name, exc_info=True)
+            self.make_narrow = None
+            return
+        _LOGGER.info("Piper voice %s: one-thread session for overlapping sentences built in "
+                     "%.0f ms", self.files.name, 1000 * (time.monotonic() - started))
+
+    def voices(self) -> list[Any]:
+        return [v for v in (self.voice, self.narrow) if v is not None]
 
 
 @dataclass
@@ -177,7 +217,8 @@ class PiperBackend(Backend):
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown()
-            if not await asyncio.to_thread(pool.join, STOP_JOIN_S):
+            builders = [b for b in (v.builder for v in self._loaded.values()) if b is not None]
+            if not await asyncio.to_thread(_join, pool, builders, STOP_JOIN_S):
                 # Its voice stays loaded: freeing a session under a running thread crashes.
                 _LOGGER.warning("Piper is still finishing a sentence; exiting without it")
                 return
@@ -256,8 +297,8 @@ class PiperBackend(Backend):
         # under load) just to learn it was the last.
         pending: list[list[str]] | None = None
         while pending is None or pending:
-            job = pool.submit(reply_deadline(reply), _speak_next, loaded.voice, text, pending,
-                              config, cancel)
+            job = pool.submit(reply_deadline(reply), _speak_next, loaded, pool.crowded, text,
+                              pending, config, cancel)
             waiting = asyncio.wrap_future(job)
             try:
                 # Queued behind other replies' sentences is waiting, not hanging: an empty
@@ -345,7 +386,10 @@ class PiperBackend(Backend):
             raise VoiceBroken(reason, backend=self.name) from exc
         _LOGGER.info("loaded Piper voice %s (%d Hz, %d speaker(s))", files.name,
                      files.sample_rate, max(1, len(files.speakers)))
-        return _Loaded(files, voice)
+        narrow = None
+        if self._threads > 1 and self._providers[0] == "CPUExecutionProvider":
+            narrow = functools.partial(_load_voice, files, self._providers, 1)
+        return _Loaded(files, voice, make_narrow=narrow)
 
     def _broken_reason(self, files: VoiceFiles) -> str | None:
         known = self._broken.get(files.model)
@@ -422,14 +466,25 @@ class PiperBackend(Backend):
 # --- worker-thread helpers (no event loop here) ------------------------------------------
 
 
+def _join(pool: SentencePool, builders: list[threading.Thread], timeout: float) -> bool:
+    """Wait for the sentences in synthesis and any session being built; True when all ended."""
+    deadline = time.monotonic() + timeout
+    done = pool.join(timeout)
+    for thread in builders:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return done and not any(thread.is_alive() for thread in builders)
+
+
 def _speak_next(
-    voice: Any, text: str, pending: list[list[str]] | None, config: Any, cancel: CancelToken
+    loaded: _Loaded, crowded: Callable[[], bool], text: str, pending: list[list[str]] | None,
+    config: Any, cancel: CancelToken,
 ) -> tuple[bytes, list[list[str]]]:
     """Speak the next sentence (one pool job): (its audio, the sentences still to speak).
     `pending` None = phonemize `text` first (piper splits it into sentences)."""
     if cancel.cancelled:  # cancelled while queued: give the turn to someone else
         raise SynthesisCancelled("synthesis cancelled")
     try:
+        voice = loaded.voice_for(crowded())
         if pending is None:
             pending = [phonemes for phonemes in voice.phonemize(text) if phonemes]
         if not pending:
@@ -466,8 +521,9 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     # 1-2 ms sooner), while a spinner gives its core back to the event loop, the audio pool
     # and the other workers almost at once. Unbounded spinning cost more than half the
     # throughput under load; none at all left a lone request ~5 % behind (README, Piper).
-    # The session is shared by all workers: concurrent runs are safe, and one session holds
-    # one copy of the model (a second, narrower session cost ~90 MB idle, ~125 MB loaded).
+    # A session is shared by all workers (concurrent runs are safe). The one-thread session
+    # is a second copy of the model, ~20 MB more at rest after the idle pool's shrink (~70 MB
+    # while busy), which is why it is built only once sentences overlap.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     options.add_session_config_entry("session.intra_op.spin_duration_us", "30")
     # onnxruntime's memory arena stays on: without it every run's buffers were fresh pages
@@ -503,7 +559,8 @@ def _shrink_arena(loaded: _Loaded) -> None:
         loaded.shrink_feeds = feeds
     options = onnxruntime.RunOptions()
     options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-    voice.session.run(None, loaded.shrink_feeds, options)
+    for each in loaded.voices():
+        each.session.run(None, loaded.shrink_feeds, options)
 
 
 def _import_piper() -> None:

@@ -77,6 +77,11 @@ class SentencePool:
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(thread.is_alive() for thread in self._threads)
 
+    def crowded(self) -> bool:
+        """Called from inside a job: another sentence is running or waiting, so the
+        cores are shared and this one should not spread over all of them."""
+        return self._busy > 1 or bool(self._queue)
+
     def _work(self) -> None:
         while True:
             with self._ready:
@@ -93,16 +98,24 @@ class SentencePool:
                     return
                 _due, _n, future, job = heapq.heappop(self._queue)
                 self._busy += 1
+            ran, result, error = False, None, None
             try:
                 if future.set_running_or_notify_cancel():  # else the request went away
+                    ran = True
                     try:
-                        future.set_result(job())
+                        result = job()
                     except BaseException as exc:
-                        future.set_exception(exc)
+                        error = exc
             finally:
+                # No longer busy before the caller hears of it: its next sentence, started
+                # at once, must not count this one as still running (crowded()).
                 with self._ready:
                     self._busy -= 1
                     self._worked = True
+            if error is not None:
+                future.set_exception(error)
+            elif ran:
+                future.set_result(result)
 
     def _idle(self) -> bool:
         """Work was done since the last trim, and none is queued or running now."""
