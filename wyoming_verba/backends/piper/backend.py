@@ -515,17 +515,16 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    # Spin-waiting between parallel sections, but only for 30 us (onnxruntime's default
-    # spins far longer): a lone sentence's threads catch the next section without a sleep
-    # and a wake-up (the whole pool went level with wyoming-piper at 1 client, first audio
-    # 1-2 ms sooner), while a spinner gives its core back to the event loop, the audio pool
-    # and the other workers almost at once. Unbounded spinning cost more than half the
-    # throughput under load; none at all left a lone request ~5 % behind (README, Piper).
+    # onnxruntime's own spin-waiting between parallel sections: a lone sentence's threads
+    # catch the next section without a sleep and a wake-up. Only a lone sentence runs on a
+    # wide session; overlapping ones run on the one-thread session, which has no threads to
+    # spin, so spinning no longer takes the cores that other requests need (it cost more
+    # than half the throughput when every sentence ran here; the 30 us bound used until
+    # one-thread sessions came served 0.81-0.95x the requests/s at 1 client, README).
     # A session is shared by all workers (concurrent runs are safe). The one-thread session
     # is a second copy of the model, ~20 MB more at rest after the idle pool's shrink (~70 MB
     # while busy), which is why it is built only once sentences overlap.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
-    options.add_session_config_entry("session.intra_op.spin_duration_us", "30")
     # onnxruntime's memory arena stays on: without it every run's buffers were fresh pages
     # (about 3,800 page faults a sentence, which took 14 % longer alone). It keeps the
     # largest buffers any sentence needed, so the idle pool hands it back (_shrink_arena).
