@@ -6,12 +6,12 @@ deadline-ordered `SentencePool` (see `pool`): a newcomer's first sentence overta
 rest of a long reply, and the long reply still gets each sentence before it is needed.
 
 Pool shape: one worker per core (up to 8). A sentence that runs alone uses the voice's
-wide onnxruntime session, min(cores, 4) intra-op threads: its earliest audio. A sentence that
-starts while others run or wait uses a one-thread session of the same voice (built the first
-time sentences overlap): under load the cores are busy anyway, and one thread a sentence
-spends no CPU handing work between threads (on 2 cores two threads made a sentence 1.6x
-faster for 7 % more CPU alone, but two sentences at once on the shared wide session cost
-19 % more CPU each than on one-thread sessions). Measurements in the README's Piper section.
+wide onnxruntime session, min(cores, 4) intra-op threads: its earliest audio. A sentence
+that starts while others run or wait uses a one-thread session of the same voice (built
+when sentences first overlap, let go when the pool idles): the cores are busy anyway, and
+one thread a sentence spends no CPU handing work between threads. On 2 cores two
+sentences at once served ~1.4x the sentences/s on one-thread sessions that they did
+sharing the wide one (`tools/benchmarks/piper_sessions.py`; the README's Piper section).
 
 A voice named but missing is downloaded in the background (`download`); the request
 waits --piper-download-wait seconds for it, then raises BackendBusy so the chain lets the
@@ -102,8 +102,8 @@ class _Loaded:
     def voice_for(self, crowded: bool) -> Any:
         """The voice to run a sentence on (in a pool worker): the one-thread session for a
         crowded sentence once it exists. The first crowded sentence starts building it in
-        its own thread (about 0.35 s, once per voice) and runs on the wide one, as do any
-        that come meanwhile: nobody's sentence waits for it."""
+        its own thread (about 0.35 s) and runs on the wide one, as do any that come
+        meanwhile: nobody's sentence waits for it."""
         if not crowded:
             return self.voice
         if self.narrow is None and self.make_narrow is not None:
@@ -127,8 +127,13 @@ class _Loaded:
         _LOGGER.info("Piper voice %s: one-thread session for overlapping sentences built in "
                      "%.0f ms", self.files.name, 1000 * (time.monotonic() - started))
 
-    def voices(self) -> list[Any]:
-        return [v for v in (self.voice, self.narrow) if v is not None]
+    def drop_narrow(self) -> None:
+        """The pool is idle: let the one-thread session go (about 75 MB at rest); the next
+        overlap builds it again. A sentence still holding it finishes on it."""
+        with self._building:
+            if self.builder is None or self.builder.is_alive():
+                return  # none built, or one is being built now: keep it
+            self.narrow, self.builder = None, None
 
 
 @dataclass
@@ -225,10 +230,12 @@ class PiperBackend(Backend):
         self._loaded.clear()
 
     def _release_memory(self) -> None:
-        """The pool went idle (runs in one of its workers): every loaded voice's arena,
-        then the C heap's free pages, back to the OS. Under load the arena keeps its
-        buffers, so a sentence reuses them instead of faulting in fresh pages."""
+        """The pool went idle (runs in one of its workers): every loaded voice's one-thread
+        session and arena, then the C heap's free pages, back to the OS. Under load the
+        arena keeps its buffers, so a sentence reuses them instead of faulting in fresh
+        pages."""
         for loaded in list(self._loaded.values()):
+            loaded.drop_narrow()
             try:
                 _shrink_arena(loaded)
             except Exception:  # never worth ending a worker over
@@ -522,8 +529,8 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     # than half the throughput when every sentence ran here; the 30 us bound used until
     # one-thread sessions came served 0.81-0.95x the requests/s at 1 client, README).
     # A session is shared by all workers (concurrent runs are safe). The one-thread session
-    # is a second copy of the model, ~20 MB more at rest after the idle pool's shrink (~70 MB
-    # while busy), which is why it is built only once sentences overlap.
+    # is a second copy of the model (joe-medium: ~75 MB at rest, ~90 MB more while busy),
+    # which is why it is built only once sentences overlap and let go when the pool idles.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     # onnxruntime's memory arena stays on: without it every run's buffers were fresh pages
     # (about 3,800 page faults a sentence, which took 14 % longer alone). It keeps the
@@ -558,8 +565,7 @@ def _shrink_arena(loaded: _Loaded) -> None:
         loaded.shrink_feeds = feeds
     options = onnxruntime.RunOptions()
     options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-    for each in loaded.voices():
-        each.session.run(None, loaded.shrink_feeds, options)
+    voice.session.run(None, loaded.shrink_feeds, options)
 
 
 def _import_piper() -> None:
