@@ -369,7 +369,8 @@ class Settings:
         3.0, "seconds a request waits for its voice's download before another backend "
         "speaks", checks=(not_negative,))
     piper_max_loaded_voices: int = _piper(
-        4, "Piper voices kept loaded (60-120 MB each); the least recently used is dropped",
+        4, "Piper voices kept loaded (60-120 MB each, about twice once requests overlap); "
+        "the least recently used is dropped",
         checks=(positive,))
     # --- espeak
     espeak_voice: str = _espeak("en-us", "espeak-ng voice, e.g. en-us, de", addon="espeak_voice")

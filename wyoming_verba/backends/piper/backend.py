@@ -8,7 +8,7 @@ rest of a long reply, and the long reply still gets each sentence before it is n
 Pool shape: one worker per core (up to 8). A sentence that runs alone uses the voice's
 wide onnxruntime session, min(cores, 4) intra-op threads: its earliest audio. A sentence
 that starts while others run or wait uses a one-thread session of the same voice (built
-when sentences first overlap, let go when the pool idles): the cores are busy anyway, and
+when sentences first overlap, kept from then on): the cores are busy anyway, and
 one thread a sentence spends no CPU handing work between threads. On 2 cores two
 sentences at once served ~1.4x the sentences/s on one-thread sessions that they did
 sharing the wide one (`tools/benchmarks/piper_sessions.py`; the README's Piper section).
@@ -127,13 +127,8 @@ class _Loaded:
         _LOGGER.info("Piper voice %s: one-thread session for overlapping sentences built in "
                      "%.0f ms", self.files.name, 1000 * (time.monotonic() - started))
 
-    def drop_narrow(self) -> None:
-        """The pool is idle: let the one-thread session go (about 75 MB at rest); the next
-        overlap builds it again. A sentence still holding it finishes on it."""
-        with self._building:
-            if self.builder is None or self.builder.is_alive():
-                return  # none built, or one is being built now: keep it
-            self.narrow, self.builder = None, None
+    def voices(self) -> list[Any]:
+        return [v for v in (self.voice, self.narrow) if v is not None]
 
 
 @dataclass
@@ -230,12 +225,10 @@ class PiperBackend(Backend):
         self._loaded.clear()
 
     def _release_memory(self) -> None:
-        """The pool went idle (runs in one of its workers): every loaded voice's one-thread
-        session and arena, then the C heap's free pages, back to the OS. Under load the
-        arena keeps its buffers, so a sentence reuses them instead of faulting in fresh
-        pages."""
+        """The pool went idle (runs in one of its workers): every loaded voice's arenas,
+        then the C heap's free pages, back to the OS. Under load the arena keeps its
+        buffers, so a sentence reuses them instead of faulting in fresh pages."""
         for loaded in list(self._loaded.values()):
-            loaded.drop_narrow()
             try:
                 _shrink_arena(loaded)
             except Exception:  # never worth ending a worker over
@@ -530,7 +523,8 @@ def _load_voice(files: VoiceFiles, providers: list[str], threads: int) -> Any:
     # one-thread sessions came served 0.81-0.95x the requests/s at 1 client, README).
     # A session is shared by all workers (concurrent runs are safe). The one-thread session
     # is a second copy of the model (joe-medium: ~75 MB at rest, ~90 MB more while busy),
-    # which is why it is built only once sentences overlap and let go when the pool idles.
+    # which is why it is built only once sentences overlap. It is kept from then on: let go
+    # whenever the pool idled and built again, RSS grew 45 MB over 1,000 requests (README).
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     # onnxruntime's memory arena stays on: without it every run's buffers were fresh pages
     # (about 3,800 page faults a sentence, which took 14 % longer alone). It keeps the
@@ -565,7 +559,8 @@ def _shrink_arena(loaded: _Loaded) -> None:
         loaded.shrink_feeds = feeds
     options = onnxruntime.RunOptions()
     options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-    voice.session.run(None, loaded.shrink_feeds, options)
+    for each in loaded.voices():
+        each.session.run(None, loaded.shrink_feeds, options)
 
 
 def _import_piper() -> None:
