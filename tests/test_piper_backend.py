@@ -330,6 +330,24 @@ def test_a_one_thread_session_that_cannot_be_built_leaves_the_wide_one(caplog):
     assert "no one-thread session" in caplog.text
 
 
+async def test_stop_waits_for_a_session_being_built_for_a_voice_since_unloaded(tmp_path):
+    """A voice unloaded (least recently used) while its one-thread session is being built:
+    stop() still waits for that build, since a thread inside onnxruntime at interpreter
+    exit can abort the process."""
+    os.symlink(joe.model_path(), tmp_path / "en_US-copy-medium.onnx")
+    os.symlink(joe.config_path(), tmp_path / "en_US-copy-medium.onnx.json")
+    backend = await started(tmp_path, piper_max_loaded_voices=1)
+    loaded = backend._loaded[BUNDLED_VOICE]
+    gate = threading.Event()
+    loaded.make_narrow = lambda: gate.wait(10) and (time.sleep(0.2) or "narrow")
+    loaded.voice_for(True)
+    assert samples(await say(backend, "Hello.", voice="en_US-copy-medium")).size > 0
+    assert BUNDLED_VOICE not in backend._loaded and loaded.builder.is_alive()
+    gate.set()  # the build ends 0.2 s from now
+    await backend.stop()
+    assert not loaded.builder.is_alive()
+
+
 async def test_stop_waits_for_a_session_being_built(backend):
     loaded = backend._loaded[BUNDLED_VOICE]
     loaded.make_narrow = lambda: time.sleep(0.3) or "narrow"

@@ -152,6 +152,7 @@ class PiperBackend(Backend):
         self._keepalive_s = max(0.05, settings.sentence_timeout / 4)
         self._pool: SentencePool | None = None
         self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
+        self._builders: list[threading.Thread] = []  # of unloaded voices' one-thread sessions
         self._load_locks: dict[str, asyncio.Lock] = {}
         # model path -> ((mtime_ns, size), reason): a corrupt file is not retried until it changes
         self._broken: dict[Path, tuple[tuple[int, int], str]] = {}
@@ -217,7 +218,8 @@ class PiperBackend(Backend):
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown()
-            builders = [b for b in (v.builder for v in self._loaded.values()) if b is not None]
+            builders = [*self._builders, *(v.builder for v in self._loaded.values()
+                                           if v.builder is not None)]
             if not await asyncio.to_thread(_join, pool, builders, STOP_JOIN_S):
                 # Its voice stays loaded: freeing a session under a running thread crashes.
                 _LOGGER.warning("Piper is still finishing a sentence; exiting without it")
@@ -360,7 +362,9 @@ class PiperBackend(Backend):
                 loaded = await self._load(files)
                 self._loaded[files.name] = loaded
                 while len(self._loaded) > self.settings.piper_max_loaded_voices:
-                    evicted, _ = self._loaded.popitem(last=False)
+                    evicted, gone = self._loaded.popitem(last=False)
+                    if gone.builder is not None and gone.builder.is_alive():
+                        self._builders.append(gone.builder)  # stop() still waits for it
                     _LOGGER.info("unloaded Piper voice %s (least recently used)", evicted)
             return loaded
 
