@@ -123,6 +123,19 @@ async def test_backend_that_fails_to_start_is_left_out():
     assert chain.live == [good] and chain.down == {"broken": "no model here"}
 
 
+async def test_auto_output_rate_is_the_first_backend_that_knows_its_own():
+    class Broken(ToneBackend):
+        async def start(self) -> None:
+            raise BackendUnavailable("no model here")
+
+    broken = Broken(name="broken", rate=8000, knows_rate=True)
+    unknown = ToneBackend(name="unknown", rate=44100)  # a remote server: known when heard
+    known = ToneBackend(name="known", rate=16000, knows_rate=True)
+    later = ToneBackend(name="later", rate=22050, knows_rate=True)
+    assert (await chain_of(broken, unknown, known, later)).native_rate() == 16000
+    assert (await chain_of(unknown)).native_rate() is None
+
+
 async def test_voice_resolution_and_mapping():
     first, second = two_tones()
     second.voices_ = [type(v)(f"second-{v.name}", v.languages) for v in second.voices_]
@@ -159,6 +172,21 @@ async def test_failover_inside_one_stream_keeps_one_format(verba_server):
     per = int(0.1 * 24000)
     head = dominant_frequency(samples[:per], 24000)
     assert abs(head - 440) < 30
+
+
+async def test_auto_rate_is_the_first_backends_and_a_fallback_is_resampled_to_it(
+        verba_server):
+    first, second = two_tones(fail_after_words=2)
+    first.knows_rate = second.knows_rate = True
+    srv = await verba_server("--sentence-pause", "0", backends=[first, second])
+    reply = await speak(srv.uri, "Alpha beta gamma delta.")
+    assert reply.errors == [] and reply.chunk_formats == {(16000, 2, 1)}
+    assert second.spoken == ["gamma delta."]
+    # Second's 22,050 Hz tone, resampled: still 1 kHz, at the reply's 16 kHz.
+    tail = reply.samples[-int(0.1 * 16000):]
+    assert abs(dominant_frequency(tail, 16000) - 1000) < 30
+    fixed = await verba_server("--output-rate", "24000", backends=list(two_tones()))
+    assert (await speak(fixed.uri, "Alpha.")).rate == 24000
 
 
 async def test_everything_failing_sends_error_then_ends_properly(verba_server):

@@ -508,8 +508,9 @@ async def test_a_malformed_voice_is_refused_at_start(fake, settings) -> None:
 
 
 async def test_end_to_end_through_the_wyoming_server(fake, verba_server) -> None:
-    srv = await verba_server("--backend", "edge", "--output-rate", "24000",
-                             "--sentence-pause", "0")  # Edge's own audio, nothing added
+    # Edge's own audio, nothing added: --output-rate auto is its own 24 kHz.
+    srv = await verba_server("--backend", "edge", "--sentence-pause", "0")
+    assert srv.app.output_format.rate == 24000
     info = await client.describe(srv.uri)
     listed = {v.name: v for program in info.tts for v in program.voices}
     assert listed["en-US-GuyNeural"].installed

@@ -84,6 +84,22 @@ async def test_wav_header_is_the_streams_format(verba_server):
     assert response.response.headers["content-type"] == "audio/wav"
 
 
+async def test_raw_pcm_is_openais_24_khz_whatever_wyoming_sends(verba_server):
+    """`--output-rate auto` sends Wyoming clients the backend's own 16 kHz, but OpenAI's
+    clients take raw `pcm` for 24 kHz: the API keeps that unless the rate is set."""
+    backend = ToneBackend(frequency=TONE_HZ, rate=16000, knows_rate=True)
+    srv = await verba_server("--http-port", "0", backends=[backend])
+    assert (await speak(srv.uri, TEXT)).rate == 16000
+    async with openai_client(srv) as client:
+        pcm = await client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT,
+                                               response_format="pcm")
+        wav = await client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT,
+                                               response_format="wav")
+    samples = np.frombuffer(pcm.content, "<i2")
+    assert abs(dominant_frequency(samples, 24000) - TONE_HZ) < 5
+    assert int.from_bytes(wav.content[24:28], "little") == 24000
+
+
 async def test_sse_carries_the_pcm_then_done(verba_server):
     srv, _ = await tone_server(verba_server)
     async with openai_client(srv) as client:

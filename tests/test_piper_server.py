@@ -51,9 +51,19 @@ async def test_describe_lists_the_bundled_voice(piper_server):
     assert voices[VOICE].attribution.name == "Piper"
 
 
-async def test_plain_synthesize_is_resampled_speech(piper_server):
-    rate = piper_server.settings.output_rate
+async def test_plain_synthesize_is_the_voices_own_rate(piper_server):
+    # --output-rate auto: the default voice's own rate, as wyoming-piper sends it.
+    assert piper_server.app.output_format.rate == 22050
     reply = await speak(piper_server.uri, TEXT, voice=VOICE)
+    assert_speech(reply, 22050, 3.0, 9.0)
+    assert band_energy(reply.samples, 22050, 80, 4000) > 0.6
+
+
+async def test_a_fixed_output_rate_is_resampled_speech(verba_server, tmp_path):
+    srv = await verba_server("--backend", "piper", "--data-dir", str(tmp_path),
+                             "--output-rate", "24000")
+    rate = 24000
+    reply = await speak(srv.uri, TEXT, voice=VOICE)
     assert reply.types[0] == "audio-start" and reply.types[-1] == "audio-stop"
     assert_speech(reply, rate, 3.0, 9.0)
     # soxr resampling from Piper's 22,050 Hz: nothing above the source's Nyquist frequency,
@@ -63,7 +73,7 @@ async def test_plain_synthesize_is_resampled_speech(piper_server):
 
 
 async def test_home_assistant_streaming_path(piper_server):
-    rate = piper_server.settings.output_rate
+    rate = piper_server.app.output_format.rate
     plain = await speak(piper_server.uri, TEXT)
     chunks = ["The kitchen li", "ghts are on. The front door ", "is locked. It is twenty ",
               "degrees outside."]
@@ -166,5 +176,5 @@ async def test_corrupt_model_error_then_the_chain_moves_on(verba_server, tmp_pat
     assert any("corrupt" in r.getMessage() for r in caplog.records)
     # The good bundled voice on the same server still speaks through Piper.
     assert_speech(await speak(chained.uri, "Still here.", voice=VOICE),
-                  chained.settings.output_rate, 0.3, 3.0)
+                  chained.app.output_format.rate, 0.3, 3.0)
 

@@ -15,6 +15,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from tests.client import describe, read_until, speak, speak_streaming
 from tests.fakes.tone_backend import Faults, ToneBackend
+from wyoming_verba.audio import convert
 
 TEXT = "The kitchen lights are on. The front door is locked. It is twenty degrees outside."
 
@@ -43,8 +44,9 @@ async def test_plain_synthesize_streams_real_speech(espeak_server):
     assert reply.types[0] == "audio-start"
     assert reply.types[-1] == "audio-stop"
     assert reply.types.count("audio-start") == 1
-    assert (reply.rate, reply.width, reply.channels) == (24000, 2, 1)
-    assert reply.chunk_formats == {(24000, 2, 1)}
+    # --output-rate auto: espeak-ng's own 22,050 Hz, not resampled.
+    assert (reply.rate, reply.width, reply.channels) == (22050, 2, 1)
+    assert reply.chunk_formats == {(22050, 2, 1)}
     # ~80 characters of speech: several seconds, and not silence.
     assert 3.0 < reply.seconds < 12.0
     assert reply.rms() > 300
@@ -60,7 +62,7 @@ async def test_streaming_sequence_speaks_each_sentence_once(espeak_server):
     assert streamed.errors == []
     assert streamed.types[-2:] == ["audio-stop", "synthesize-stopped"]
     assert streamed.types.count("audio-start") == 1
-    assert streamed.chunk_formats == {(24000, 2, 1)}
+    assert streamed.chunk_formats == {(22050, 2, 1)}
     # The compatibility `synthesize` with the full text must not be spoken again.
     assert streamed.seconds == pytest.approx(plain.seconds, rel=0.1)
 
@@ -142,6 +144,23 @@ async def test_output_rate_is_honoured_for_every_chunk(verba_server):
     assert reply.rate == 16000
     assert reply.chunk_formats == {(16000, 2, 1)}
     assert 1.0 < reply.seconds < 6.0
+
+
+async def test_auto_output_rate_sends_espeak_unresampled(verba_server, monkeypatch):
+    """Resampling to a fixed 24 kHz cost espeak-ng's replies about a fifth of the server's
+    CPU under load: `auto` sends the first backend's own rate, and nothing is resampled."""
+    made = []
+    real = convert._resampler
+    monkeypatch.setattr(convert, "_resampler", lambda *rates: made.append(rates) or real(*rates))
+    srv = await verba_server("--backend", "espeak")
+    assert srv.app.chain.live[0].native_rate() == 22050
+    reply = await speak(srv.uri, TEXT)
+    assert reply.rate == 22050 and reply.chunk_formats == {(22050, 2, 1)}
+    assert reply.seconds > 3.0 and made == []
+
+    explicit = await verba_server("--backend", "espeak", "--output-rate", "24000")
+    assert (await speak(explicit.uri, TEXT)).rate == 24000
+    assert (22050, 24000) in made
 
 
 async def test_audio_comes_in_chunks_of_at_most_samples_per_chunk(verba_server):

@@ -19,7 +19,7 @@ def test_defaults():
     s = load_settings([], env={})
     assert s.uri == "tcp://0.0.0.0:10200"
     assert s.backends == AUTO_CHAIN and not s.backend_explicit
-    assert s.zeroconf is None and s.output_rate == 24000
+    assert s.zeroconf is None and s.output_rate is None  # auto: the first backend's own
 
 
 def test_legacy_env_names_keep_working():
@@ -37,6 +37,8 @@ def test_flags_beat_verba_env_which_beats_legacy_env():
     assert [str(p) for p in s.data_dirs] == ["/a", "/b"] and s.piper_download is False
     s = load_settings(["--backend", "espeak", "--output-rate", "22050"], env=env)
     assert s.backends == ("espeak",) and s.output_rate == 22050
+    assert load_settings(["--output-rate", "auto"], env=env).output_rate is None
+    assert load_settings([], env={"VERBA_OUTPUT_RATE": "AUTO"}).output_rate is None
 
 
 def test_zeroconf_flags():
@@ -83,8 +85,8 @@ def test_say_writes_a_wav(tmp_path, capsys):
     assert main(["say", "Hello there. How are you?", "-o", str(out), "--backend", "espeak",
                  "--data-dir", str(tmp_path)]) == 0
     with wave.open(str(out)) as wav:
-        assert wav.getframerate() == 24000 and wav.getsampwidth() == 2
-        assert 1.0 < wav.getnframes() / 24000 < 5.0
+        assert wav.getframerate() == 22050 and wav.getsampwidth() == 2  # espeak-ng's own
+        assert 1.0 < wav.getnframes() / 22050 < 5.0
     assert "wrote" in capsys.readouterr().out
     assert main(["say", "Hello", "-o", str(out), "--backend", "espeak", "--voice", "nobody",
                  "--data-dir", str(tmp_path)]) == 1

@@ -24,6 +24,8 @@ from .settings import Settings
 from .text.lexicon import Lexicon
 
 PROJECT_URL = "https://github.com/wyoming-verba/wyoming-verba"
+DEFAULT_RATE = 24000  # --output-rate auto when no backend knows its own
+OPENAI_PCM_RATE = 24000
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,12 @@ class App:
         self.settings = settings
         self.chain = chain
         self.metrics = metrics
-        self.output_format = AudioFormat(rate=settings.output_rate)
+        # Wyoming replies: the first backend's own rate unless --output-rate says otherwise,
+        # so the usual reply is never resampled (wyoming-piper sends its voice's too).
+        self.output_format = AudioFormat(
+            rate=settings.output_rate or chain.native_rate() or DEFAULT_RATE)
+        # The HTTP API: OpenAI's raw `pcm` is 24 kHz, and its clients assume so.
+        self.http_format = AudioFormat(rate=settings.output_rate or OPENAI_PCM_RATE)
         self.loudness = LoudnessTracker(settings.loudness)
         max_bytes = int(settings.cache_mb * 1024 * 1024)
         self.cache = AudioCache(max_bytes, chain) if max_bytes > 0 else None

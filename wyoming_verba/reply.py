@@ -16,7 +16,7 @@ from wyoming.event import Event
 from wyoming.tts import SynthesizeStopped
 
 from .app import App
-from .audio import SentenceShaper, silence
+from .audio import AudioFormat, SentenceShaper, silence
 from .backends.base import BackendError, SynthesisCancelled, Utterance
 from .backends.chain import SentenceOutcome, VoiceChoice
 from .metrics import RequestStats
@@ -51,8 +51,10 @@ class Reply:
         streaming: bool,
         ssml: bool,
         previous: asyncio.Task | None,
+        fmt: AudioFormat | None = None,
     ) -> None:
         self.app = app
+        self.fmt = fmt or app.output_format  # of every audio byte it sends
         self.out = out
         self.choice = choice
         self.streaming = streaming
@@ -101,7 +103,7 @@ class Reply:
         if previous is not None:  # replies on one connection go out in order
             await asyncio.wait({previous})  # unlike gather, a cancel of ours stays ours
         out = self.out
-        fmt = self.app.output_format
+        fmt = self.fmt
         start = AudioStart(fmt.rate, fmt.width, fmt.channels).event()
         settings = self.app.settings
         started = False
@@ -176,7 +178,7 @@ class Reply:
                 self.app.record_backends()
 
     def _send(self, audio: bytes) -> None:
-        fmt = self.app.output_format
+        fmt = self.fmt
         if self._playback_start is None:
             self._playback_start = asyncio.get_running_loop().time()
         self.out.send_audio(audio)
@@ -201,7 +203,7 @@ class Reply:
 
     def _learn_loudness(self, shaper: SentenceShaper, sources: list[tuple[str, str]]) -> None:
         for source, samples in shaper.observations(sources):
-            self.app.loudness.observe(*source, samples, self.app.output_format.rate)
+            self.app.loudness.observe(*source, samples, self.fmt.rate)
 
     async def _sentence_audio(
         self, sentence: str, choice: VoiceChoice, shaper: SentenceShaper,
@@ -209,7 +211,7 @@ class Reply:
     ) -> AsyncGenerator[bytes, None]:
         """The sentence's audio in the stream's format, from the cache or the chain."""
         cache = self.app.cache
-        key = cache.key(sentence, choice, self.app.output_format) if cache is not None else None
+        key = cache.key(sentence, choice, self.fmt) if cache is not None else None
         if cache is not None and key is not None:
             cached = cache.get(key)
             if cached is not None:

@@ -213,8 +213,12 @@ class Settings:
     debug: bool = _server(False, "log at DEBUG level", switch=True, addon="debug_logging")
     log_format: str = _server("%(asctime)s %(levelname)s %(name)s: %(message)s",
                               "Python logging format string")
-    output_rate: int = _server(24000, "sample rate of every audio-chunk (resampled with soxr)",
-                               checks=(between(8000, 192000, " Hz"),))
+    output_rate: int | None = _server(
+        None, "sample rate of every audio-chunk (auto: the first backend's own, so its audio "
+        "goes out unresampled; other backends are resampled to it with soxr). Also the HTTP "
+        "API's, where auto is OpenAI's 24000",
+        parse=lambda v: None if v.strip().lower() == "auto" else int(v), shown_default="auto",
+        checks=(between(8000, 192000, " Hz"),))
     samples_per_chunk: int = _server(
         4096, "largest audio-chunk in samples (audio is sent as soon as a backend makes it; "
         "this only cuts bigger blocks)", checks=(positive,))

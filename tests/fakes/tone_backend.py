@@ -49,9 +49,13 @@ class ToneBackend(Backend):
     attempts: list[str] = field(default_factory=list)
     cancelled: int = 0
     streams_ended: int = 0  # synthesize generators that have run their cleanup
+    knows_rate: bool = False  # says its rate before speaking, as the real backends do
 
     def voices(self) -> list[Voice]:
         return list(self.voices_)
+
+    def native_rate(self) -> int | None:
+        return self.rate if self.knows_rate else None
 
     async def synthesize(
         self, text: str, voice: Voice, speaker: str | None, utterance: Utterance

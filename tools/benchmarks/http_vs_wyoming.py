@@ -1,7 +1,8 @@
 """HTTP first byte vs Wyoming first audio, for the same text and backend.
 
-One server per backend (`python -m wyoming_verba --backend NAME --http-port P`, a
-subprocess on loopback) answers both: a Wyoming client (a new connection per request,
+One server per backend (`python -m wyoming_verba --backend NAME --http-port P
+--output-rate 24000`: both fronts in one format, so they do the same work; a subprocess on
+loopback) answers both: a Wyoming client (a new connection per request,
 plain `synthesize`, as Home Assistant does) and an HTTP client (a new connection per
 request, `POST /v1/audio/speech`, raw HTTP/1.1 so no client library adds its own time).
 Each is timed from before it connects to the first byte of audio it receives; the two
@@ -105,7 +106,8 @@ async def http_first_byte(port: int, text: str, fmt: str) -> tuple[float, int]:
 async def measure(backend: str, runs: int, warmup: int, formats: list[str]) -> list[Pair]:
     port = free_port()
     pairs = []
-    async with subprocess_server(backend, ["--http-port", str(port)]) as uri:
+    async with subprocess_server(backend, ["--http-port", str(port),
+                                           "--output-rate", "24000"]) as uri:
         for name, text in TEXTS.items():
             for fmt in formats:
                 pair = Pair(name, fmt)

@@ -149,6 +149,11 @@ class Backend(abc.ABC):
         service is unreachable says no). Health only: it never changes `installed`."""
         return True
 
+    def native_rate(self) -> int | None:
+        """The sample rate its default voice speaks at, known before it has spoken (None:
+        unknown until then). `--output-rate auto` sends the first backend's unresampled."""
+        return None
+
     @property
     def default_voice(self) -> Voice | None:
         installed = [v for v in self.voices() if v.installed]

@@ -183,6 +183,14 @@ class BackendChain:
         await asyncio.gather(*self._starting, return_exceptions=True)
         await asyncio.gather(*(b.stop() for b in self.live), return_exceptions=True)
 
+    def native_rate(self) -> int | None:
+        """The sample rate of the first backend that knows its own, skipping any that
+        failed to start: what `--output-rate auto` sends (one still loading counts)."""
+        for backend in self._all:
+            if backend.name not in self.down and (rate := backend.native_rate()) is not None:
+                return rate
+        return None
+
     # --- voices --------------------------------------------------------------------
 
     def usable(self, backend: Backend) -> bool:

@@ -151,7 +151,8 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response({
         "version": __version__,
         "uptime_s": round(time.time() - state.started, 1),
-        "output_rate": app.output_format.rate,
+        "output_rate": app.output_format.rate,  # Wyoming's
+        "http_output_rate": app.http_format.rate,
         "http_active": state.active,
         "backends": [asdict(s) for s in app.backend_states()],
         "recent": list(reversed(history.recent)),

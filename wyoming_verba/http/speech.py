@@ -128,11 +128,12 @@ async def speak(request: web.Request, app: App, req: SpeechRequest,
     response off (no terminating chunk) or, with SSE, sends an `error` event."""
     settings = app.settings
     outbox = HttpOutbox(settings.write_timeout)
-    reply = Reply(app, outbox, choice, streaming=False, ssml=False, previous=None)
+    reply = Reply(app, outbox, choice, streaming=False, ssml=False, previous=None,
+                  fmt=app.http_format)
     reply.stats.front = "http"
     reply.feed(req.input)
     reply.end_text()
-    fmt = app.output_format
+    fmt = app.http_format
     audio = ResponseAudio(encoder_for(req.response_format, fmt),
                           TimeStretch(req.speed, fmt.rate) if req.speed != 1.0 else None,
                           piece_bytes=int(PIECE_S * fmt.bytes_per_second))

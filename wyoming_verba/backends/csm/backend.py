@@ -249,6 +249,9 @@ class CsmBackend(Backend):
             ids = [default] + [i for i in ids if i != default]
         return ids
 
+    def native_rate(self) -> int:
+        return SAMPLE_RATE  # Mimi's
+
     def voices(self) -> list[Voice]:
         installed = self._gen is not None
         specs = self._specs + [csm_voices.raw_voice(i) for i in self._raw_ids()]

@@ -43,9 +43,10 @@ from .mp3 import Mp3Decoder
 _LOGGER = logging.getLogger(__name__)
 
 TICKS_PER_SECOND = 10_000_000
+SAMPLE_RATE = 24000  # of the MP3 format edge-tts asks for
 # The MP3 decoder's output lags Edge's timeline by 529 samples; a word counts as sent
 # only once its audio has really left, so word marks include the lag.
-DECODER_DELAY_S = 529 / 24000
+DECODER_DELAY_S = 529 / SAMPLE_RATE
 REPROBE_MIN_INTERVAL = 5.0  # floor for re-fetching the voice list while Edge is unreachable
 BIG_BLOCK_BYTES = 64 * 1024  # decode blocks larger than this off the event loop
 
@@ -165,6 +166,9 @@ class EdgeBackend(Backend):
         ordered = sorted(entries.values(),
                          key=lambda e: (e["ShortName"] != default, e["Locale"], e["ShortName"]))
         self._voices = [edge_voices.to_voice(e) for e in ordered]
+
+    def native_rate(self) -> int:
+        return SAMPLE_RATE
 
     def voices(self) -> list[Voice]:
         return list(self._voices)

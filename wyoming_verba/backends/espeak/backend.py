@@ -97,6 +97,9 @@ class EspeakBackend(Backend):
     def sample_rate(self) -> int:
         return self._engine.rate if self._engine else 22050
 
+    def native_rate(self) -> int:
+        return self.sample_rate
+
     def voices(self) -> list[Voice]:
         return self._voices
 

@@ -259,6 +259,11 @@ class PiperBackend(Backend):
                 listed.append(_downloadable(name))
         return listed
 
+    def native_rate(self) -> int | None:
+        default = self.default_voice
+        files = self._dirs.find(default.name) if default is not None else None
+        return files.sample_rate if files is not None else None
+
     def _on_disk(self) -> list[Voice]:
         return [v for v in self.voices() if v.installed and v.name in self._dirs.scan()]
 
