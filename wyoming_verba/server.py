@@ -84,7 +84,7 @@ class VerbaServer:
             self._stdio_task = asyncio.create_task(self._serve_stdio())
         if self.http is not None:
             await self.http.start(self.app)
-        _LOGGER.info("ready on %s", self.uri)
+        _LOGGER.info("ready on %s, sending %d Hz audio", self.uri, self.app.output_format.rate)
         if self.settings.zeroconf and parsed.scheme == "tcp":
             host = advertised_host(parsed.hostname or "")
             self._zeroconf = Zeroconf(self.settings.zeroconf, host, self.port or 10200)
