@@ -260,8 +260,8 @@ class PiperBackend(Backend):
         return listed
 
     def native_rate(self) -> int | None:
-        default = self.default_voice
-        files = self._dirs.find(default.name) if default is not None else None
+        default = self.default_voice  # a voice on disk: in the scan it was picked from
+        files = self._dirs.scan().get(default.name) if default is not None else None
         return files.sample_rate if files is not None else None
 
     def _on_disk(self) -> list[Voice]:
