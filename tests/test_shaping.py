@@ -11,6 +11,8 @@ from tests.client import speak
 from tests.fakes.tone_backend import ToneBackend
 from wyoming_verba.audio import AudioFormat, LoudnessTracker, SentenceShaper
 from wyoming_verba.audio.loudness import (
+    CEILING_DB,
+    KNEE_DB,
     MIN_INTERVAL_S,
     SAMPLE_EVERY,
     SETTLED_S,
@@ -18,8 +20,8 @@ from wyoming_verba.audio.loudness import (
     limit,
     true_peak_db,
 )
-from wyoming_verba.audio.shaping import FADE_S, SILENCE
-from wyoming_verba.pcm import Pcm
+from wyoming_verba.audio.shaping import FADE_S, SILENCE, ramp
+from wyoming_verba.pcm import Pcm, float_to_int16
 
 RATE = 24000
 FMT = AudioFormat(rate=RATE)
@@ -134,6 +136,31 @@ def test_a_whole_sentence_in_one_pass_is_the_same_as_block_then_end(rate, loudne
 def test_the_limiter_leaves_quiet_audio_alone():
     quiet = tone(0.5, amplitude=0.5)
     assert np.array_equal(limit(quiet), quiet)
+
+
+def test_the_limiter_given_a_bound_limits_exactly_what_it_would_without():
+    """A whole sentence passes the magnitude it measured before its fades: the samples
+    over the knee are looked for there, and the result is the same, sample for sample,
+    as the limiter measuring the faded samples itself (and as the curve it stands for)."""
+    rng = np.random.default_rng(3)
+    knee, ceiling = 10 ** (KNEE_DB / 20), 10 ** (CEILING_DB / 20)
+    for amplitude in (0.05, 0.5, 0.9, 2.0):
+        raw = rng.normal(0, amplitude, RATE).astype(np.float32)
+        bound = np.abs(raw)
+        faded = ramp(ramp(raw.copy(), 2000, True), 2000, False)  # fades lower the ends
+        expected = np.where(np.abs(faded) > knee, np.sign(faded) * (
+            knee + (ceiling - knee) * np.tanh((np.abs(faded) - knee) / (ceiling - knee))),
+            faded).astype(np.float32)
+        assert np.array_equal(limit(faded, bound), limit(faded))
+        assert np.allclose(limit(faded, bound), expected, atol=1e-6)
+        assert np.abs(limit(faded, bound)).max() <= np.float32(ceiling) < 1
+
+
+def test_float_to_int16_skips_only_a_clip_that_would_change_nothing():
+    rng = np.random.default_rng(5)
+    inside = rng.uniform(-1, 1, RATE).astype(np.float32)
+    assert np.array_equal(float_to_int16(inside, within=True), float_to_int16(inside))
+    assert float_to_int16(np.array([1.5, -2.0], dtype=np.float32)).tolist() == [32767, -32767]
 
 
 def test_the_tracker_learns_each_voice_and_its_backend():

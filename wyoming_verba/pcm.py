@@ -38,10 +38,15 @@ class Pcm:
         return self.samples / self.rate
 
 
-def float_to_int16(samples: np.ndarray) -> np.ndarray:
-    """Float samples in [-1, 1] (clipped beyond) → little-endian int16, rounded."""
-    scaled = np.clip(samples, -1.0, 1.0)  # a new array: the rest works in place in it
-    scaled *= 32767.0
+def float_to_int16(samples: np.ndarray, within: bool = False) -> np.ndarray:
+    """Float samples in [-1, 1] (clipped beyond) → little-endian int16, rounded.
+    `within`: the caller knows every sample is inside [-1, 1] (the limiter's output), so
+    the clip, a no-op then, is skipped."""
+    if within:
+        scaled = samples * 32767.0  # a new array: the rest works in place in it
+    else:
+        scaled = np.clip(samples, -1.0, 1.0)
+        scaled *= 32767.0
     return np.rint(scaled, out=scaled).astype("<i2")
 
 

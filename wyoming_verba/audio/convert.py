@@ -114,11 +114,12 @@ class PcmConverter:
     def flush(self) -> bytes:
         return self.encode(self.flush_float())
 
-    def encode(self, samples: np.ndarray) -> bytes:
-        """Float mono samples → the stream's 16-bit PCM (channels duplicated)."""
+    def encode(self, samples: np.ndarray, within: bool = False) -> bytes:
+        """Float mono samples → the stream's 16-bit PCM (channels duplicated). `within`:
+        every sample is known to be inside [-1, 1] (see `float_to_int16`)."""
         if not samples.size:
             return b""
-        mono = float_to_int16(samples)
+        mono = float_to_int16(samples, within)
         if self.target.channels == 1:
             return mono.tobytes()
         return np.repeat(mono, self.target.channels).tobytes()

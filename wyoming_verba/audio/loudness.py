@@ -48,17 +48,24 @@ _CEILING = 10 ** (CEILING_DB / 20)
 _KNEE = 10 ** (KNEE_DB / 20)
 
 
-def limit(samples: np.ndarray) -> np.ndarray:
+def limit(samples: np.ndarray, bound: np.ndarray | None = None) -> np.ndarray:
     """A memoryless soft limiter: untouched below the knee, then a tanh curve that
     approaches the ceiling and never reaches it. Memoryless, so it cannot pump; smooth,
-    so it adds no clicks."""
-    magnitude = np.abs(samples)
-    if not magnitude.size or magnitude.max() <= _KNEE:
+    so it adds no clicks. Every sample it returns is inside (-1, 1).
+
+    `bound`, when the caller has it, is at least abs(samples) sample by sample (the
+    magnitude before a fade): the samples over the knee are found in it, which saves
+    two passes over a sentence that mostly stays below the knee."""
+    candidates = np.flatnonzero((np.abs(samples) if bound is None else bound) > _KNEE)
+    if not candidates.size:
         return samples
-    over = magnitude > _KNEE
+    values = samples[candidates]
+    magnitude = np.abs(values)
+    over = magnitude > _KNEE  # after a fade, some candidates no longer are
+    candidates, values, magnitude = candidates[over], values[over], magnitude[over]
     out = samples.copy()
     room = _CEILING - _KNEE
-    out[over] = np.sign(samples[over]) * (_KNEE + room * np.tanh((magnitude[over] - _KNEE) / room))
+    out[candidates] = np.sign(values) * (_KNEE + room * np.tanh((magnitude - _KNEE) / room))
     return out
 
 

@@ -44,12 +44,12 @@ def ramp(samples: np.ndarray, n: int, rising: bool) -> np.ndarray:
     return samples
 
 
-def _loud(samples: np.ndarray) -> tuple[int, int] | None:
+def _loud(samples: np.ndarray, magnitude: np.ndarray | None = None) -> tuple[int, int] | None:
     """Where speech starts and ends in `samples` (the first loud sample, one past the last),
-    or None for silence (and for no samples at all)."""
+    or None for silence (and for no samples at all). `magnitude`: abs(samples), if known."""
     if not samples.size:
         return None
-    loud = np.abs(samples) > SILENCE
+    loud = (np.abs(samples) if magnitude is None else magnitude) > SILENCE
     first = int(loud.argmax())
     if not loud[first]:
         return None
@@ -97,14 +97,15 @@ class SentenceShaper:
             return b""
         self.raw.setdefault(source, []).append(samples)
         shaped = samples * self._gain
-        span = _loud(shaped)
+        magnitude = np.abs(shaped)  # one pass, for the trim and the limiter both
+        span = _loud(shaped, magnitude)
         if span is None:
             return b""
         self._speaking = True
-        start = max(0, span[0] - self._fade)
-        speech = ramp(shaped[start:min(shaped.size, span[1] + self._fade)], self._fade, True)
+        start, end = max(0, span[0] - self._fade), min(shaped.size, span[1] + self._fade)
+        speech = ramp(shaped[start:end], self._fade, True)
         # The fade out covers what `_close_source` would have: the last FADE_S kept.
-        return self._encode(ramp(speech, self._fade, False))
+        return self._encode(ramp(speech, self._fade, False), magnitude[start:end])
 
     def observations(self, sources: list[Source]) -> list[tuple[Source, np.ndarray]]:
         """These sources' whole raw audio of this sentence, for `LoudnessTracker.observe`."""
@@ -153,10 +154,11 @@ class SentenceShaper:
         end = min(pending.size, span[1] + self._fade)
         return out + self._encode(ramp(pending[:end].copy(), self._fade, False))
 
-    def _encode(self, samples: np.ndarray) -> bytes:
-        if self.loudness.enabled:
-            samples = limit(samples)
-        return self._converter.encode(samples)
+    def _encode(self, samples: np.ndarray, bound: np.ndarray | None = None) -> bytes:
+        """`bound`: at least abs(samples), sample by sample (see `limit`)."""
+        if not self.loudness.enabled:
+            return self._converter.encode(samples)
+        return self._converter.encode(limit(samples, bound), within=True)
 
 
 def silence(fmt: AudioFormat, seconds: float) -> bytes:
