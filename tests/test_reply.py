@@ -162,9 +162,9 @@ async def test_a_block_marked_last_ends_its_sentence_in_the_same_trip(verba_serv
     trips: list[str] = []
 
     class Counting:
-        def submit(self, fn, *args):
+        async def run(self, fn, *args):
             trips.append(fn.__name__)
-            return pool.submit(fn, *args)
+            return await pool.run(fn, *args)
 
         def __getattr__(self, name):
             return getattr(pool, name)

@@ -163,8 +163,9 @@ def run() -> NoReturn:
     if lingering:
         _LOGGER.debug("exiting past running threads: %s", ", ".join(lingering))
         logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(ValueError, OSError):  # closed (the stdio server's)
+                stream.flush()
         os._exit(code)
     sys.exit(code)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from wyoming.event import Event
@@ -22,6 +21,7 @@ from .languages import bcp47
 from .metrics import Metrics
 from .settings import Settings
 from .text.lexicon import Lexicon
+from .workers import Workers
 
 PROJECT_URL = "https://github.com/wyoming-verba/wyoming-verba"
 DEFAULT_RATE = 24000  # --output-rate auto when no backend knows its own
@@ -63,10 +63,10 @@ class App:
         self._info_cache: tuple[tuple[tuple[str, Voice], ...], bytes] | None = None
         # Converting, levelling and shaping audio runs here, not on the event loop, so
         # `describe` and every other connection stay responsive however busy replies are.
-        self.audio_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="audio")
+        self.audio_pool = Workers(2, "audio")
 
     def close(self) -> None:
-        self.audio_pool.shutdown(wait=False, cancel_futures=True)
+        self.audio_pool.shutdown()
         self.metrics.close()
 
     def next_request_id(self) -> str:

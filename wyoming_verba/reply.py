@@ -155,8 +155,7 @@ class Reply:
                         self.app.metrics.sentence(outcome.spoken_by[-1], outcome.failures)
                 learn = [source for source in shaper.raw if self.app.loudness.wants(*source)]
                 if learn:
-                    await asyncio.get_running_loop().run_in_executor(
-                        self.app.audio_pool, self._learn_loudness, shaper, learn)
+                    await self.app.audio_pool.run(self._learn_loudness, shaper, learn)
                 # Between sentences, with no backend held: wait for a slow reader here.
                 await out.writable()
             if self.choice is not None and not started and not failed:
@@ -220,7 +219,6 @@ class Reply:
                 yield cached
                 return
         collected: list[bytes] = []
-        loop = asyncio.get_running_loop()
         pool = self.app.audio_pool
         async with aclosing(
             self.app.chain.speak(sentence, choice, self.utterance, outcome, deadline)
@@ -231,13 +229,13 @@ class Reply:
                 # A block its backend marks as the sentence's last is shaped and the
                 # sentence ended in one trip to the pool (espeak, Piper: most sentences).
                 step = shaper.finish if pcm.last else shaper.feed
-                audio = await loop.run_in_executor(pool, step, pcm, source)
+                audio = await pool.run(step, pcm, source)
                 ended = pcm.last
                 if audio:
                     collected.append(audio)
                     yield audio
         if not ended:
-            tail = await loop.run_in_executor(pool, shaper.end)
+            tail = await pool.run(shaper.end)
             if tail:
                 collected.append(tail)
                 yield tail

@@ -10,9 +10,8 @@ import os
 import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterator
-from concurrent.futures import Executor
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .base import CancelToken
 
@@ -46,10 +45,17 @@ T = TypeVar("T")
 _DONE = object()
 
 
+class Submitter(Protocol):
+    """Runs a job on another thread without a result to wait for: a ThreadPoolExecutor,
+    or `workers.Workers` (espeak-ng's engine threads)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> object: ...
+
+
 async def stream_from_thread(
     produce: Callable[[Callable[[T], None], Callable[[], bool]], None],
     cancel: CancelToken,
-    executor: Executor | None = None,
+    executor: Submitter | None = None,
     max_buffered: int = 64,
 ) -> AsyncGenerator[T, None]:
     """Run the blocking `produce(emit, should_stop)` in `executor` and yield what it
@@ -138,7 +144,7 @@ async def stream_from_thread(
 async def iterate_in_thread(
     make_iterator: Callable[[], Iterator[T]],
     cancel: CancelToken,
-    executor: Executor | None = None,
+    executor: Submitter | None = None,
     max_buffered: int = 64,
 ) -> AsyncGenerator[T, None]:
     """`stream_from_thread` for a blocking generator: yields its items as produced."""

@@ -54,11 +54,8 @@ class EspeakBackend(Backend):
 
     async def start(self) -> None:
         lib_path, data_path = library_paths()
-        loop = asyncio.get_running_loop()
         try:
-            engine = await loop.run_in_executor(
-                espeak_executor(), load_engine, lib_path, data_path
-            )
+            engine = await espeak_executor().run(load_engine, lib_path, data_path)
         except BackendError:
             raise
         except Exception as exc:  # anything else from ctypes is still "unusable"
@@ -68,8 +65,8 @@ class EspeakBackend(Backend):
         self._engines = [engine]
         for index in range(1, engine_count(cpu_count())):
             try:
-                self._engines.append(await loop.run_in_executor(
-                    espeak_executor(index), load_engine, lib_path, data_path, index))
+                self._engines.append(await espeak_executor(index).run(
+                    load_engine, lib_path, data_path, index))
             except Exception as exc:  # one engine still speaks, just one sentence at a time
                 _LOGGER.warning("espeak-ng: engine %d did not load (%s); using %d",
                                 index + 1, exc, index)

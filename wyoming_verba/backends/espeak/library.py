@@ -17,9 +17,9 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ...workers import Workers
 from ..base import BackendError, BackendUnavailable, VoiceNotFound
 from .voices import voice_entries
 
@@ -69,16 +69,15 @@ def _parse_languages(address: int | None) -> list[str]:
     return languages
 
 
-_EXECUTORS: dict[int, ThreadPoolExecutor] = {}
+_EXECUTORS: dict[int, Workers] = {}
 _EXECUTOR_LOCK = threading.Lock()
 
 
-def espeak_executor(index: int = 0) -> ThreadPoolExecutor:
+def espeak_executor(index: int = 0) -> Workers:
     """The one thread every call into engine `index` runs on."""
     with _EXECUTOR_LOCK:
         if index not in _EXECUTORS:
-            _EXECUTORS[index] = ThreadPoolExecutor(max_workers=1,
-                                                   thread_name_prefix=f"espeak-{index}")
+            _EXECUTORS[index] = Workers(1, f"espeak-{index}")
         return _EXECUTORS[index]
 
 
