@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -545,3 +546,32 @@ async def test_start_up_names_the_backends_in_order(caplog):
     await BackendChain([]).start()
     assert [r.getMessage() for r in caplog.records] == [
         "no backend could start: every request will get an error"]
+
+
+@dataclass
+class TaskNoting(ToneBackend):
+    """Notes the task its stream runs in, at each step."""
+
+    tasks: set = field(default_factory=set)
+
+    async def synthesize(self, text, voice, speaker, utterance):
+        async for chunk in super().synthesize(text, voice, speaker, utterance):
+            self.tasks.add(asyncio.current_task())
+            yield chunk
+
+
+async def test_a_backend_with_nobody_to_race_is_read_in_the_callers_own_task():
+    """No task per step unless a hedge could start beside it: a lone backend (or one
+    without a deadline) is read directly by the reply; with a second backend and a
+    deadline, its first audio is raced from a task of its own."""
+    for backends, deadline in (([TaskNoting()], 10.0),
+                               ([TaskNoting(), TaskNoting(name="other")], None),
+                               ([TaskNoting(), TaskNoting(name="other")], 10.0)):
+        chain = await chain_of(*backends)
+        loop = asyncio.get_running_loop()
+        deadline_at = loop.time() + deadline if deadline is not None else None
+        async for _ in chain.speak("One two three.", chain.resolve(None), Utterance("r1"),
+                                   SentenceOutcome(), deadline_at):
+            pass
+        raced = len(backends) > 1 and deadline is not None
+        assert (backends[0].tasks != {asyncio.current_task()}) == raced

@@ -295,37 +295,43 @@ class BackendChain:
             first: Pcm | None = None
             try:
                 while winner is None and racers:
-                    timeout = None
-                    if deadline is not None and len(racers) == 1 and queue:
-                        timeout = max(0.0, deadline - loop.time())
-                    done, _ = await asyncio.wait({r.step for r in racers}, timeout=timeout,
-                                                 return_when=asyncio.FIRST_COMPLETED)
+                    if len(racers) == 1 and (deadline is None or not queue):
+                        # Nothing can start beside it: read it directly, no task per step.
+                        only = racers[0]
+                        steps = [(only, await only.read())]
+                    else:
+                        timeout = None
+                        if deadline is not None and len(racers) == 1:
+                            timeout = max(0.0, deadline - loop.time())
+                        done, _ = await asyncio.wait({r.racing() for r in racers},
+                                                     timeout=timeout,
+                                                     return_when=asyncio.FIRST_COMPLETED)
+                        if not done:  # no audio by the deadline: start the next one too
+                            utterance.cancel.raise_if_cancelled()
+                            hedge = queue.pop(0)
+                            _LOGGER.info("%s has no audio by the deadline: %s starts the "
+                                         "same sentence alongside", racers[0].backend.name,
+                                         hedge[0].name)
+                            outcome.hedged.append(hedge[0].name)
+                            racers.append(self._begin(*hedge, remaining, language, utterance,
+                                                      outcome))
+                            deadline = None  # one hedge per sentence
+                            continue
+                        steps = [(r, r.taken()) for r in racers if r.step in done]
                     utterance.cancel.raise_if_cancelled()
-                    if not done:  # no audio by the deadline: start the next backend too
-                        hedge = queue.pop(0)
-                        _LOGGER.info("%s has no audio by the deadline: %s starts the same "
-                                     "sentence alongside", racers[0].backend.name, hedge[0].name)
-                        outcome.hedged.append(hedge[0].name)
-                        racers.append(self._begin(*hedge, remaining, language, utterance,
-                                                  outcome))
-                        deadline = None  # one hedge per sentence
-                        continue
-                    for racer in [r for r in racers if r.step in done]:
-                        try:
-                            chunk = racer.step.result()
-                        except StopAsyncIteration:  # done without audio: nothing to say
+                    for racer, (chunk, error) in steps:
+                        if isinstance(error, StopAsyncIteration):  # done without audio
                             winner = racer
                             break
-                        except Exception as exc:
+                        if error is not None:
                             racers.remove(racer)
-                            self._failed(racer, exc, utterance, outcome, errors)
+                            self._failed(racer, error, utterance, outcome, errors)
                             continue
                         if isinstance(chunk, Pcm) and chunk.audio:
                             winner, first = racer, chunk
                             break
                         if isinstance(chunk, WordMark):
                             racer.marks.append(chunk)
-                        racer.advance()
             finally:
                 for racer in racers:
                     if racer is not winner:
@@ -402,7 +408,7 @@ class BackendChain:
 
 class _Attempt:
     """One backend speaking one sentence (or its rest): its stream, read one step ahead
-    by a task so that two attempts can race for the first audio."""
+    by a task while two attempts race for the first audio, else read directly."""
 
     def __init__(self, backend: Backend, breaker: Breaker, text: str,
                  stream: AsyncGenerator[Chunk, None]) -> None:
@@ -412,18 +418,43 @@ class _Attempt:
         self.stream = stream
         self.sent = 0.0  # seconds of audio passed on
         self.marks: list[WordMark] = []
-        self.step: asyncio.Task[Chunk] = asyncio.ensure_future(stream.__anext__())
+        self.step: asyncio.Task[Chunk] | None = None  # the read in flight while racing
 
-    def advance(self) -> None:
-        self.step = asyncio.ensure_future(self.stream.__anext__())
+    def racing(self) -> asyncio.Task[Chunk]:
+        """The next chunk's read as a task, to race it against another attempt's."""
+        if self.step is None:
+            self.step = asyncio.ensure_future(self.stream.__anext__())
+        return self.step
+
+    def taken(self) -> tuple[Chunk | None, BaseException | None]:
+        """The finished racing read's chunk, or what it raised (a cancelled read raises)."""
+        step, self.step = self.step, None
+        assert step is not None and step.done()
+        error = step.exception()
+        return (None, error) if error is not None else (step.result(), None)
+
+    async def read(self) -> tuple[Chunk | None, BaseException | None]:
+        """The next chunk (the racing read's, if one is in flight), or what it raised;
+        a cancellation of the reader passes through."""
+        try:
+            if self.step is not None:
+                step, self.step = self.step, None
+                return await step, None
+            return await self.stream.__anext__(), None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # StopAsyncIteration included: the caller sorts them
+            return None, exc
 
     async def abandon(self, success: bool = False) -> None:
         """Stop it now: its backend's stream is closed before this returns."""
-        if not self.step.done():  # (a finished step needs no turn of the loop)
-            self.step.cancel()
-            await asyncio.wait({self.step})
-        if not self.step.cancelled():
-            self.step.exception()  # retrieved: a lost hedge's error is not news
+        step, self.step = self.step, None
+        if step is not None:
+            if not step.done():  # (a finished step needs no turn of the loop)
+                step.cancel()
+                await asyncio.wait({step})
+            if not step.cancelled():
+                step.exception()  # retrieved: a lost hedge's error is not news
         await self.stream.aclose()
         if success:
             self.breaker.success()
