@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wyoming_verba.text import split_sentences
-from wyoming_verba.text.normalize import normalize
+from wyoming_verba.text.normalize import _rules_for, normalize
 
 ENGLISH = [
     ('I have 3 apples.', 'I have three apples.'),
@@ -369,3 +369,32 @@ def test_any_mix_comes_out_as_words_in_one_sentence(language: str, data) -> None
     assert not re.search(r"\d", spoken), spoken  # every digit read
     assert not re.search(r"[%$€£°&=+/]", spoken), spoken  # every symbol read
     assert normalize(spoken, language) == spoken
+
+
+# --- the symbol rules are skipped when no symbol is there ------------------------------
+
+_SYMBOL_PIECES = ["/", " / ", "and/or", "und/oder", "°", "°C", "° F", "&", "+", "=", "@", "×",
+                  "±", "≤", "<", "≥", ">", "%", "‰", "$", "€", "£", "¥", "per kWh", "pro km/h",
+                  "per", "Per kWh", "kWh", "km", "5", "21.5", "word", "Wort", " ", ",", "-",
+                  "'", "a"]
+
+
+def _with_every_symbol_rule(text: str, language: str) -> str:
+    rules = _rules_for(language.split("-")[0], month_first=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rules, "symbol_chars", re.compile(""))  # no rule skipped
+        return normalize(text, language)
+
+
+@pytest.mark.parametrize("language", ["en-US", "de-DE"])
+@pytest.mark.parametrize("piece", _SYMBOL_PIECES)
+def test_skipping_the_symbol_rules_changes_nothing(piece: str, language: str) -> None:
+    for text in (piece, f"It is {piece} now.", f"x{piece}y", f"{piece} kWh"):
+        assert normalize(text, language) == _with_every_symbol_rule(text, language), text
+
+
+@given(st.lists(st.sampled_from(_SYMBOL_PIECES), max_size=10).map("".join),
+       st.sampled_from(["en-US", "de-DE"]))
+@settings(max_examples=200, deadline=None)
+def test_skipping_the_symbol_rules_changes_nothing_in_any_mix(text: str, language: str):
+    assert normalize(text, language) == _with_every_symbol_rule(text, language)

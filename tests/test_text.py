@@ -7,11 +7,14 @@ import re
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wyoming_verba.text import (
     SentenceSplitter,
     clean_sentence,
     clean_text,
+    cleanup,
     split_sentences,
 )
 
@@ -369,6 +372,38 @@ CLEAN = [
 @pytest.mark.parametrize(("text", "expected"), CLEAN)
 def test_clean_sentence(text: str, expected: str) -> None:
     assert clean_sentence(text) == expected
+
+
+# Pieces of the markup the cleaning reads, and of what it leaves alone.
+_PIECES = ["[", "]", "(", ")", "![a](b)", "[x](http://a.b/c)", "[t][1]", "<b>", "</i>",
+           "<!-- c -->", "<https://x.org/p>", "`", "``code``", "&amp;", "&lt;", "&", "*",
+           "**", "_", "__init__", "snake_case", "~~", "==", "|", "#", "\\", "^", "{", "}",
+           '"', "“", "”", "„", "«", "»", "‹", "›", "'", "‘", "’", "‚", "->", "=>", "<-",
+           "\u2192", "\u27f6", "\u2b05", "\u2b31", "\u2600", "\u231a", "\ufe0f",
+           "\u200d", "\u20e3", "\U0001f600", "\U0001f1e9", "\U000e0067", "www.", "WWW.x.de",
+           "https://", "ftp://h/", ":", "-", "–", "—", "/", ",", ";", ".", "!", "?", "…", "。",
+           " ", "  ", "\t", "\n", "\u00a0", "\u3000", "word", "Word", "it's", "3", "21.5",
+           "%", "°C", "$5", "@", "+", "ä", "日本"]
+
+
+def _cleaned_by_every_step(text: str) -> str:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cleanup, "_MARKUP_CHARS", re.compile(""))  # no step skipped
+        return clean_sentence(text)
+
+
+@pytest.mark.parametrize("piece", _PIECES)
+def test_skipping_the_markup_steps_changes_nothing(piece: str) -> None:
+    """Text without any character the markup steps react to skips them: the result is
+    what running every step gives, for each piece alone among plain words."""
+    for text in (piece, f"Hi {piece} there.", f"Hi{piece}there", f"{piece}Yes"):
+        assert clean_sentence(text) == _cleaned_by_every_step(text), text
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_skipping_the_markup_steps_changes_nothing_in_any_mix(text: str) -> None:
+    assert clean_sentence(text) == _cleaned_by_every_step(text)
 
 
 # --- clean_text ----------------------------------------------------------------------

@@ -14,26 +14,23 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import async_read_event, async_write_event
 from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice
 from wyoming.tts import Synthesize
 
-from wyoming_verba.backends.espeak.library import (
-    BUFFER_MS,
-    espeak_executor,
-    library_paths,
-    load_engine,
-)
+from wyoming_verba.backends.espeak.library import BUFFER_MS, library_paths, load_engine
 
 _DONE = object()
 
 
 async def main(port: int, block_ms: int) -> None:
     loop = asyncio.get_running_loop()
-    engine = await loop.run_in_executor(espeak_executor(), load_engine, *library_paths(), 0,
-                                        block_ms)
+    # The plain asyncio way: one thread, every call into the engine on it.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
+    engine = await loop.run_in_executor(executor, load_engine, *library_paths(), 0, block_ms)
     identifier = next(e.identifier for e in engine.entries if e.voice.name == "en-us")
     who = Attribution(name="eSpeak NG", url="https://github.com/espeak-ng/espeak-ng")
     info = Info(tts=[TtsProgram(
@@ -66,7 +63,7 @@ async def main(port: int, block_ms: int) -> None:
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
-        loop.run_in_executor(espeak_executor(), work)
+        loop.run_in_executor(executor, work)
         await async_write_event(AudioStart(engine.rate, 2, 1).event(), writer)
         while (block := await queue.get()) is not _DONE:
             assert isinstance(block, bytes)

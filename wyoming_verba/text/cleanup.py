@@ -59,9 +59,38 @@ def _host_of(url: str) -> str:
     return name + tail
 
 
+# A character (or "www.") without which none of the markup steps of `clean_sentence` can
+# change the text: most sentences have none and skip them (two dozen regex passes cost
+# more than anything else the server does with a sentence's text).
+_MARKUP_CHARS = re.compile(
+    r"[\[\]<`&*_~=|:\-#\\^{}()\"“”„«»‹›'‘’‚"
+    "\u2190-\u21ff\u27f0-\u27ff\u2b00-\u2bff"  # arrows
+    "\U0001f000-\U0001faff\u2600-\u27bf\u231a-\u23ff\ufe0e\ufe0f\u200d\u20e3"
+    "\U000e0020-\U000e007f"  # emoji, as _EMOJI
+    "]|(?i:www\\.)"
+)
+
+
 def clean_sentence(text: str) -> str:
     """Inline cleanup of one sentence or line: speak the words, never the symbols.
     Returns "" when nothing speakable is left."""
+    if _MARKUP_CHARS.search(text) is not None:
+        text = _strip_markup(text)
+    text = _SPACES.sub(" ", text.replace("\n", " "))
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    text = _REPEATED_COMMAS.sub(", ", text)
+    text = _LEADING_JUNK.sub("", text).strip()
+    text = text.rstrip(",;-–—/|& ")
+    text = _COMMA_BEFORE_END.sub(r"\1", text)
+    # "Wait..." / "Really?!" → one mark: the same whether or not a feed split the run.
+    text = _FINAL_RUN.sub(r"\1", text)
+    if not any(ch.isalnum() for ch in text):
+        return ""
+    return text
+
+
+def _strip_markup(text: str) -> str:
+    """Links, code, tags, URLs, emoji, arrows, emphasis, table pipes and stray symbols."""
     text = _IMAGE.sub(" ", text)
     text = _LINK.sub(r"\1", text)
     text = _REF_LINK.sub(r"\1", text)
@@ -78,15 +107,4 @@ def clean_sentence(text: str) -> str:
     text = _INNER_UNDERSCORES.sub(" ", text)  # snake_case → snake case
     text = _PIPE.sub(", ", text)  # table cells
     text = _DROPPED_SYMBOLS.sub(" ", text)
-    text = _EDGE_QUOTES.sub("", text)
-    text = _SPACES.sub(" ", text.replace("\n", " "))
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
-    text = _REPEATED_COMMAS.sub(", ", text)
-    text = _LEADING_JUNK.sub("", text).strip()
-    text = text.rstrip(",;-–—/|& ")
-    text = _COMMA_BEFORE_END.sub(r"\1", text)
-    # "Wait..." / "Really?!" → one mark: the same whether or not a feed split the run.
-    text = _FINAL_RUN.sub(r"\1", text)
-    if not any(ch.isalnum() for ch in text):
-        return ""
-    return text
+    return _EDGE_QUOTES.sub("", text)

@@ -201,6 +201,9 @@ class _Rules:
         ]
         self.rules = [(re.compile(p), f) for p, f in rules]
         self.symbols = self._symbol_rules()
+        # Without one of these (or "per " before a unit) no symbol rule changes anything.
+        spelled = "".join(re.escape(c) for c in [*self._plain(), *self._currency_signs()])
+        self.symbol_chars = re.compile(rf"[/°{spelled}]|\b{re.escape(v.per)} ")
 
     # --- running ---------------------------------------------------------------------
 
@@ -212,18 +215,17 @@ class _Rules:
             if not any(ch.isdigit() for ch in text):
                 break  # every rule from here on reads digits
             text = pattern.sub(partial(_run, rule, tail), text)
-        for pattern, spell in self.symbols:
-            text = pattern.sub(spell, text)
+        if self.symbol_chars.search(text) is not None:  # most sentences have none
+            for pattern, spell in self.symbols:
+                text = pattern.sub(spell, text)
         text = _SPACES.sub(" ", text)
         return _SPACE_BEFORE_PUNCT.sub(r"\1", text)
 
     def _symbol_rules(self) -> list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]]:
         v = self.v
         and_or, and_or_words = v.and_or
-        plain = {"&": v.and_, "+": v.plus, "=": v.equals, "@": v.at, "×": v.times,
-                 "±": v.plus_minus, "≤": v.less_than, "<": v.less_than, "≥": v.more_than,
-                 ">": v.more_than, "%": v.percent, "‰": v.per_mille}
-        currencies = {c: cur.unit.many for c, cur in v.currencies.items() if not c.isalpha()}
+        plain = self._plain()
+        currencies = self._currency_signs()
         units = _alternation(list(v.units))
         out: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
             (re.compile(rf"(?<=\b{v.per} )(?:{units})(?![\w/²³])"),  # "per kWh"
@@ -240,6 +242,16 @@ class _Rules:
             (re.compile(r"\s?/\s?"), lambda m: " "),
         ]
         return out
+
+    def _plain(self) -> dict[str, str]:
+        """Symbols read as one word wherever they stand."""
+        v = self.v
+        return {"&": v.and_, "+": v.plus, "=": v.equals, "@": v.at, "×": v.times,
+                "±": v.plus_minus, "≤": v.less_than, "<": v.less_than, "≥": v.more_than,
+                ">": v.more_than, "%": v.percent, "‰": v.per_mille}
+
+    def _currency_signs(self) -> dict[str, str]:
+        return {c: cur.unit.many for c, cur in self.v.currencies.items() if not c.isalpha()}
 
     # --- readers ---------------------------------------------------------------------
 
