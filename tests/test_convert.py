@@ -140,3 +140,11 @@ def test_a_whole_block_converts_in_one_call_as_in_two(rate: int, seconds: float)
     got = PcmConverter(FMT).whole_float(block)
     assert got.dtype == np.float32 and np.array_equal(got, expected)
     assert len(convert._spare.get((rate, FMT.rate), [])) == spare
+
+
+def test_encoding_clips_samples_beyond_full_scale() -> None:
+    """A resampler's overshoot past ±1 is clipped, not wrapped around, unless the caller
+    says every sample is within (the limiter's output)."""
+    loud = np.array([1.5, -2.0, 0.5], dtype=np.float32)
+    pcm = np.frombuffer(PcmConverter(FMT).encode(loud), dtype="<i2")
+    assert pcm.tolist() == [32767, -32767, 16384]
