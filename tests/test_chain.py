@@ -575,3 +575,26 @@ async def test_a_backend_with_nobody_to_race_is_read_in_the_callers_own_task():
             pass
         raced = len(backends) > 1 and deadline is not None
         assert (backends[0].tasks != {asyncio.current_task()}) == raced
+
+
+async def test_a_reply_cancelled_while_its_hedge_is_the_last_one_reading_closes_it_cleanly():
+    """The owner fails after the hedge started, so the hedge's read (a task of its own)
+    goes on in the reply's task; the client leaves then. The hedge's stream is cancelled
+    and closed, not closed while its read is still running (RuntimeError: already running)."""
+    owner = ToneBackend(name="owner", faults=Faults(first_delay=0.2, fail_before_audio=1))
+    hedge = ToneBackend(name="hedge", faults=Faults(first_delay=30.0))
+    chain = await chain_of(owner, hedge)
+    loop = asyncio.get_running_loop()
+
+    async def speak_it() -> None:
+        async for _ in chain.speak("One two three.", chain.resolve(None), Utterance("r1"),
+                                   SentenceOutcome(), loop.time() + 0.05):
+            pass
+
+    task = asyncio.create_task(speak_it())
+    await asyncio.sleep(0.5)  # hedged at 0.05 s, the owner failed at 0.2 s
+    assert hedge.attempts and owner.streams_ended == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert hedge.cancelled == 1 and hedge.streams_ended == 1
